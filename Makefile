@@ -1,0 +1,68 @@
+# hakmem — build, test, benchmark, install.
+#   make            libhakmem.so (+ soname links) and libhakmem.a in build/
+#   make test       unit tests (cmocka) + LD_PRELOAD integration tests + real programs
+#   make asan-test  unit tests under AddressSanitizer + UBSan
+#   make tsan-test  threaded unit tests under ThreadSanitizer
+#   make bench      benchmark comparison with glibc, mimalloc, jemalloc, tcmalloc
+#   make demo       the main job: build, run a real program under hakmem with stats, compare
+#   make install PREFIX=/usr/local [DESTDIR=...]
+
+CC      ?= cc
+CXX     ?= c++
+BUILD   ?= build
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+
+VERSION := 0.1.0
+SOMAJOR := 0
+SONAME  := libhakmem.so.$(SOMAJOR)
+
+HAKMEM_SO := $(BUILD)/libhakmem.so
+HAKMEM_A  := $(BUILD)/libhakmem.a
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-missing-attributes
+BASEFLAGS := -std=gnu11 -g -Iinclude -Icore -pthread $(WARN) \
+            -fvisibility=hidden -ftls-model=initial-exec -fno-semantic-interposition \
+            -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free
+OPT      ?= -O2
+CFLAGS_LIB := $(BASEFLAGS) $(OPT) -fPIC -DHAK_OVERRIDE
+CFLAGS_CORE := $(BASEFLAGS) $(OPT) -fPIC
+
+CORE_SRCS := core/util.c core/options.c core/stats.c core/os.c core/registry.c \
+             core/superslab.c core/large.c core/heap.c core/alloc.c core/init.c
+LIB_SRCS  := $(CORE_SRCS) core/override.c
+HDRS      := include/hakmem.h core/internal.h
+
+LIB_OBJS  := $(patsubst core/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+CORE_OBJS := $(patsubst core/%.c,$(BUILD)/obj-core/%.o,$(CORE_SRCS))
+
+.PHONY: all lib core test unit-test asan-test tsan-test clean install uninstall demo deps
+
+all: lib
+lib: $(HAKMEM_SO) $(HAKMEM_A)
+core: $(BUILD)/libhakmem_core.a
+
+$(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+$(BUILD)/obj-core/%.o: core/%.c $(HDRS) | $(BUILD)/obj-core
+	$(CC) $(CFLAGS_CORE) -c $< -o $@
+$(BUILD)/obj $(BUILD)/obj-core:
+	mkdir -p $@
+
+$(BUILD)/libhakmem.so.$(VERSION): $(LIB_OBJS)
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -Wl,-z,relro -o $@ $(LIB_OBJS)
+$(HAKMEM_SO): $(BUILD)/libhakmem.so.$(VERSION)
+	ln -sf libhakmem.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+$(HAKMEM_A): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $(LIB_OBJS)
+$(BUILD)/libhakmem_core.a: $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $(CORE_OBJS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include tests/tests.mk
+-include tests/integration.mk
+-include bench/bench.mk

@@ -1,0 +1,447 @@
+/*
+ * alloc.c — the hak_* entry points. malloc and free have a fast path of a
+ * few instructions (class lookup + TLS list pop; registry probe + ownership
+ * and validity checks + TLS list push); everything else is a noinline
+ * function reached from it.
+ *
+ * Checks kept on in the default build (see docs/ARCHITECTURE.md):
+ *   free/realloc of a pointer whose 2 MiB chunk is not registered, of a
+ *   pointer that is not the start of a carved block, of a block in a slab
+ *   with no live block, and of a block already free (the free-block key) are
+ *   reported with the function, address and size class.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static HAK_SLOW void stats_malloc(hak_heap_t *h, unsigned cls, bool hit)
+{
+    h->stats.malloc_calls++;
+    h->stats.class_allocs[cls]++;
+    if (hit)
+        h->stats.tls_hits++;
+}
+
+static HAK_SLOW void stats_free(hak_heap_t *h, unsigned cls)
+{
+    h->stats.free_calls++;
+    h->stats.class_frees[cls]++;
+}
+
+/* Counted on the caller's heap when it has one (frees need no heap). */
+static HAK_SLOW void stats_free_other(unsigned cls, bool remote)
+{
+    hak_heap_t *h = hak_tls_heap;
+    if (h == &hak_empty_heap)
+        return;
+    stats_free(h, cls);
+    if (remote)
+        h->stats.remote_frees++;
+}
+
+static HAK_SLOW void *malloc_refill(hak_heap_t *h, unsigned cls)
+{
+    void *p = _hak_heap_refill_alloc(h, cls);
+    if (HAK_UNLIKELY(hak_stats_enabled) && p) {
+        stats_malloc(hak_tls_heap, cls, false);
+        _hak_stats_maybe_interval();
+    }
+    return p;
+}
+
+static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
+{
+    hak_ensure_init();
+    void *p = _hak_large_alloc(n, align, zero);
+    if (HAK_UNLIKELY(hak_stats_enabled) && p && hak_tls_heap != &hak_empty_heap) {
+        hak_tls_heap->stats.malloc_calls++;
+        hak_tls_heap->stats.large_allocs++;
+    }
+    return p;
+}
+
+HAK_FAST void *alloc_class(unsigned cls)
+{
+    hak_heap_t *h = hak_tls_heap;
+    hak_block_t *b = h->free_list[cls];
+    if (HAK_LIKELY(b != NULL)) {
+        h->free_list[cls] = b->next;
+        h->count[cls]--;
+        b->key = 0;
+        if (HAK_UNLIKELY(hak_stats_enabled))
+            stats_malloc(h, cls, true);
+        return b;
+    }
+    return malloc_refill(h, cls);
+}
+
+HAK_API void *hak_malloc(size_t n)
+{
+    if (HAK_LIKELY(n <= HAK_SMALL_MAX))
+        return alloc_class(hak_size_class(n));
+    return malloc_large(n, 0, false);
+}
+
+/* ---- free ------------------------------------------------------------- */
+
+/* Validates p as a live block of slab s; reports and returns false if not. */
+static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
+{
+    unsigned st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+    int cls = s->cls;
+    if (st != HAK_SLAB_HOT && st != HAK_SLAB_DRAINING) {
+        _hak_report_bad_pointer(fn, p, "invalid pointer (in a slab with no live block)", -1, 0);
+        return false;
+    }
+    if (!hak_slab_is_block(s, p)) {
+        uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
+        const char *what = (char *)p < s->start || (char *)p >= s->end
+                               ? "invalid pointer (not a block)"
+                           : (char *)p >= __atomic_load_n(&s->bump, __ATOMIC_RELAXED)
+                               ? "invalid pointer (never allocated)"
+                           : off % s->block_size ? "invalid pointer (not the start of a block)"
+                                                 : "invalid pointer";
+        _hak_report_bad_pointer(fn, p, what, cls, s->block_size);
+        return false;
+    }
+    hak_block_t *b = p;
+    if (b->key == hak_block_key(b)) {
+        _hak_report_bad_pointer(fn, p, "double free of", cls, s->block_size);
+        return false;
+    }
+    return true;
+}
+
+static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
+{
+    if (!small_block_ok(s, p, "free"))
+        return;
+    hak_block_t *b = p;
+    hak_heap_t *h = hak_tls_heap;
+    if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
+        /* checks passed after all (cannot happen: the fast path took it) */
+        unsigned cls = s->cls;
+        b->next = h->free_list[cls];
+        b->key = hak_block_key(b);
+        h->free_list[cls] = b;
+        if (++h->count[cls] > hak_tcache_max[cls])
+            _hak_heap_flush(h, cls);
+        return;
+    }
+    if (HAK_UNLIKELY(hak_stats_enabled))
+        stats_free_other(s->cls, true);
+    b->key = hak_block_key(b);
+    _hak_heap_free_remote(s, b);
+}
+
+/* Validates p as a live large block; reports and returns NULL if not. */
+static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
+{
+    hak_large_t *l = (hak_large_t *)(v & ~(uintptr_t)3);
+    if (l->user != p) {
+        _hak_report_bad_pointer(fn, p, "invalid pointer (inside a large block)", -1, 0);
+        return NULL;
+    }
+    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != HAK_LARGE_LIVE) {
+        _hak_report_bad_pointer(fn, p, "double free of large block", -1, l->map_size);
+        return NULL;
+    }
+    return l;
+}
+
+static HAK_SLOW void free_other(void *p, uintptr_t v)
+{
+    if (p == NULL)
+        return;
+    if (v & HAK_REG_LARGE) {
+        hak_large_t *l = large_block_ok(v, p, "free");
+        if (l) {
+            if (HAK_UNLIKELY(hak_stats_enabled) && hak_tls_heap != &hak_empty_heap) {
+                hak_tls_heap->stats.free_calls++;
+                hak_tls_heap->stats.large_frees++;
+            }
+            _hak_large_free(l);
+        }
+        return;
+    }
+    _hak_report_bad_pointer("free", p, "invalid pointer (not allocated by hakmem)", -1, 0);
+}
+
+HAK_API void hak_free(void *p)
+{
+    uintptr_t v = hak_reg_lookup(p);
+    if (HAK_LIKELY(v & HAK_REG_SMALL)) {
+        hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
+        hak_slab_t *s = hak_ss_slab_of(ss, p);
+        hak_heap_t *h = hak_tls_heap;
+        hak_block_t *b = p;
+        if (HAK_LIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h &&
+                       hak_slab_is_block(s, p) && b->key != hak_block_key(b))) {
+            unsigned cls = s->cls;
+            b->next = h->free_list[cls];
+            b->key = hak_block_key(b);
+            h->free_list[cls] = b;
+            if (HAK_UNLIKELY(hak_stats_enabled))
+                stats_free(h, cls);
+            if (HAK_UNLIKELY(++h->count[cls] > hak_tcache_max[cls]))
+                _hak_heap_flush(h, cls);
+            return;
+        }
+        free_small_slow(s, p);
+        return;
+    }
+    free_other(p, v);
+}
+
+/* ---- sizes -------------------------------------------------------------- */
+
+/* Usable size of a live block, validating it; 0 (after a report) if p is
+ * not one. */
+static size_t usable_checked(const void *cp, const char *fn)
+{
+    void *p = (void *)cp;
+    uintptr_t v = hak_reg_lookup(p);
+    if (v & HAK_REG_SMALL) {
+        hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
+        hak_slab_t *s = hak_ss_slab_of(ss, p);
+        return small_block_ok(s, p, fn) ? s->block_size : 0;
+    }
+    if (v & HAK_REG_LARGE) {
+        hak_large_t *l = large_block_ok(v, p, fn);
+        return l ? l->map_size - (size_t)((char *)p - l->base) : 0;
+    }
+    _hak_report_bad_pointer(fn, p, "invalid pointer (not allocated by hakmem)", -1, 0);
+    return 0;
+}
+
+HAK_API size_t hak_malloc_usable_size(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    return usable_checked(p, "malloc_usable_size");
+}
+
+HAK_API void hak_free_sized(void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    /* hakmem validates every pointer through the registry anyway, so the
+     * size buys no shortcut; it is checked against the block instead. */
+    size_t us = usable_checked(p, "free_sized");
+    if (us == 0)
+        return;
+    if (size > us) {
+        _hak_report_bad_pointer("free_sized", p, "size larger than the block at", -1, size);
+        return;
+    }
+    hak_free(p);
+}
+
+HAK_API void hak_free_aligned_sized(void *p, size_t alignment, size_t size)
+{
+    if (p == NULL)
+        return;
+    if (alignment && ((uintptr_t)p & (alignment - 1)) != 0) {
+        _hak_report_bad_pointer("free_aligned_sized", p, "pointer not aligned as stated:", -1,
+                                alignment);
+        return;
+    }
+    hak_free_sized(p, size);
+}
+
+/* ---- calloc / realloc --------------------------------------------------- */
+
+HAK_API void *hak_calloc(size_t count, size_t size)
+{
+    size_t n;
+    if (HAK_UNLIKELY(__builtin_mul_overflow(count, size, &n))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (n <= HAK_SMALL_MAX) {
+        void *p = alloc_class(hak_size_class(n));
+        if (p)
+            memset(p, 0, n);
+        return p;
+    }
+    return malloc_large(n, 0, true);
+}
+
+HAK_API void *hak_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return hak_malloc(n);
+    if (n == 0) { /* as glibc: frees and returns NULL */
+        hak_free(p);
+        return NULL;
+    }
+    uintptr_t v = hak_reg_lookup(p);
+    size_t old;
+    if (v & HAK_REG_SMALL) {
+        hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
+        hak_slab_t *s = hak_ss_slab_of(ss, p);
+        if (!small_block_ok(s, p, "realloc")) {
+            errno = EINVAL;
+            return NULL;
+        }
+        old = s->block_size;
+        /* same block if it fits and is not more than twice what is needed */
+        if (n <= old && (n > old / 2 || old <= 16))
+            return p;
+    } else if (v & HAK_REG_LARGE) {
+        hak_large_t *l = large_block_ok(v, p, "realloc");
+        if (!l) {
+            errno = EINVAL;
+            return NULL;
+        }
+        old = l->map_size - (size_t)((char *)p - l->base);
+        if (n > HAK_SMALL_MAX && (char *)p == l->base) {
+            void *r = _hak_large_realloc(l, n);
+            if (r)
+                return r;
+        }
+    } else {
+        _hak_report_bad_pointer("realloc", p, "invalid pointer (not allocated by hakmem)", -1, 0);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (n > HAK_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *q = hak_malloc(n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    hak_free(p);
+    return q;
+}
+
+HAK_API void *hak_reallocarray(void *p, size_t count, size_t size)
+{
+    size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc(p, n);
+}
+
+/* ---- aligned allocation ------------------------------------------------- */
+
+static void *alloc_aligned(size_t align, size_t n)
+{
+    if (align <= HAK_MIN_ALIGN)
+        return hak_malloc(n);
+    if (n > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= HAK_SMALL_ALIGN_MAX && n <= HAK_SMALL_MAX) {
+        /* every block of a class whose size is a multiple of align is
+         * aligned: slabs start on 4 KiB boundaries at least */
+        unsigned cls = hak_size_class(n < align ? align : n);
+        while (cls < HAK_NUM_CLASSES && hak_class_size[cls] % align != 0)
+            cls++;
+        if (cls < HAK_NUM_CLASSES)
+            return alloc_class(cls);
+    }
+    return malloc_large(n, align, false);
+}
+
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (align < sizeof(void *) || (align & (align - 1)) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(align, n);
+    if (!p) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+HAK_API void *hak_aligned_alloc(size_t align, size_t n)
+{
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(align, n);
+}
+
+HAK_API void *hak_memalign(size_t align, size_t n)
+{
+    /* glibc: a non-power-of-two alignment is rounded up */
+    if (align > HAK_MAX_REQUEST / 2) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align & (align - 1)) {
+        size_t a = 1;
+        while (a < align)
+            a <<= 1;
+        align = a;
+    }
+    return alloc_aligned(align, n);
+}
+
+HAK_API void *hak_valloc(size_t n) { return alloc_aligned(HAK_PAGE_SIZE, n); }
+
+HAK_API void *hak_pvalloc(size_t n)
+{
+    if (n > HAK_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_aligned(HAK_PAGE_SIZE, hak_align_up(n ? n : 1, HAK_PAGE_SIZE));
+}
+
+/* ---- maintenance -------------------------------------------------------- */
+
+HAK_API int hak_malloc_trim(size_t pad)
+{
+    (void)pad;
+    hak_ensure_init();
+    _hak_heap_collect_all(hak_tls_heap);
+    size_t n = _hak_ss_purge(true);
+    n += _hak_large_purge(true);
+    return n > 0;
+}
+
+HAK_API const char *hak_version(void)
+{
+#define HAK_STR2(x) #x
+#define HAK_STR(x) HAK_STR2(x)
+    return HAK_STR(HAKMEM_VERSION_MAJOR) "." HAK_STR(HAKMEM_VERSION_MINOR) "." HAK_STR(
+        HAKMEM_VERSION_PATCH);
+}
+
+/* ---- the standard names --------------------------------------------------
+ * In the overriding build (libhakmem.so / libhakmem.a) the standard names are
+ * aliases of the functions above: same code, no extra jump. The core build
+ * used by unit tests leaves them to libc. */
+#ifdef HAK_OVERRIDE
+#define HAK_ALIAS(name, target) \
+    extern __typeof__(target) name __attribute__((alias(#target), visibility("default")))
+HAK_ALIAS(malloc, hak_malloc);
+HAK_ALIAS(free, hak_free);
+HAK_ALIAS(calloc, hak_calloc);
+HAK_ALIAS(realloc, hak_realloc);
+HAK_ALIAS(reallocarray, hak_reallocarray);
+HAK_ALIAS(posix_memalign, hak_posix_memalign);
+HAK_ALIAS(aligned_alloc, hak_aligned_alloc);
+HAK_ALIAS(memalign, hak_memalign);
+HAK_ALIAS(valloc, hak_valloc);
+HAK_ALIAS(pvalloc, hak_pvalloc);
+HAK_ALIAS(malloc_usable_size, hak_malloc_usable_size);
+HAK_ALIAS(free_sized, hak_free_sized);
+HAK_ALIAS(free_aligned_sized, hak_free_aligned_sized);
+HAK_ALIAS(malloc_trim, hak_malloc_trim);
+HAK_ALIAS(cfree, hak_free);
+#endif

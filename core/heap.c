@@ -1,0 +1,544 @@
+/*
+ * heap.c — per-thread heaps: the TLS free lists, the warm pool behind them,
+ * cross-thread (remote) frees, and what happens when a thread exits.
+ *
+ * The fast paths (alloc.c) only pop and push heap->free_list[cls]. When the
+ * list is empty, _hak_heap_refill_alloc refills it from the warm pool: the
+ * heap's slabs of that class that still have blocks to give (a local free
+ * list, an uncarved tail, or remote frees). Only when the warm pool is empty
+ * does it reach the SuperSlab layer (adopting an abandoned slab first).
+ * When a list grows past its bound, _hak_heap_flush returns half of it to
+ * the blocks' slabs, which rejoin the warm pool.
+ *
+ * A block freed by another thread is pushed (lock-free) on its slab's remote
+ * list. The owner notices it either when it next takes blocks from that slab
+ * (warm slabs) or, for slabs it stopped watching (FULL: no block left to
+ * give), through heap->pending, on which the first remote freer pushes the
+ * slab. The protocol is the tag state machine in internal.h.
+ *
+ * A thread's heap lives in the metadata arena, reached through one
+ * initial-exec TLS pointer that starts at hak_empty_heap (all lists empty),
+ * so the fast path never asks "is this thread set up?": the first malloc
+ * misses and lands here. At thread exit (pthread key destructor) the heap
+ * returns its cached blocks, gives back its empty slabs, abandons the others
+ * (DRAINING) for other threads to adopt, and goes to a pool for reuse.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+
+#include "internal.h"
+
+hak_heap_t hak_empty_heap;
+HAK_TLS hak_heap_t *hak_tls_heap = &hak_empty_heap;
+uint32_t hak_tcache_max[HAK_NUM_CLASSES];
+static uint32_t carve_batch[HAK_NUM_CLASSES];
+
+static hak_lock_t heap_lock = HAK_LOCK_INIT;
+static hak_heap_t *all_heaps, *free_heaps;
+static pthread_key_t heap_key;
+static bool heap_key_ok;
+
+void _hak_heap_lock(void) { hak_lock(&heap_lock); }
+void _hak_heap_unlock(void) { hak_unlock(&heap_lock); }
+
+static void destructor(void *arg);
+
+/* Called once from init (before any heap exists). */
+void _hak_heap_setup(void)
+{
+    size_t bytes = (size_t)hak_opt(HAK_OPT_TCACHE_BYTES);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        size_t n = bytes / hak_class_size[c];
+        if (n < 1)
+            n = 1;
+        if (n > 1024)
+            n = 1024;
+        hak_tcache_max[c] = (uint32_t)n;
+        carve_batch[c] = (uint32_t)(n / 2 > 0 ? n / 2 : 1);
+    }
+    if (!heap_key_ok && pthread_key_create(&heap_key, destructor) == 0)
+        heap_key_ok = true;
+}
+
+/* ---- warm pool and owned list ---------------------------------------- */
+static void warm_push(hak_heap_t *h, hak_slab_t *s)
+{
+    unsigned c = s->cls;
+    s->wprev = NULL;
+    s->wnext = h->warm[c];
+    if (h->warm[c])
+        h->warm[c]->wprev = s;
+    h->warm[c] = s;
+    s->in_warm = 1;
+    h->warm_n[c]++;
+}
+
+static void warm_remove(hak_heap_t *h, hak_slab_t *s)
+{
+    unsigned c = s->cls;
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        h->warm[c] = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    s->wnext = s->wprev = NULL;
+    s->in_warm = 0;
+    h->warm_n[c]--;
+}
+
+static void owned_push(hak_heap_t *h, hak_slab_t *s)
+{
+    s->oprev = NULL;
+    s->onext = h->owned;
+    if (h->owned)
+        h->owned->oprev = s;
+    h->owned = s;
+    s->in_owned = 1;
+}
+
+static void owned_remove(hak_heap_t *h, hak_slab_t *s)
+{
+    if (s->oprev)
+        s->oprev->onext = s->onext;
+    else
+        h->owned = s->onext;
+    if (s->onext)
+        s->onext->oprev = s->oprev;
+    s->onext = s->oprev = NULL;
+    s->in_owned = 0;
+}
+
+static uintptr_t rt_tag(uintptr_t v) { return v & HAK_RT_MASK; }
+
+/* Moves the slab's remote list to its local free list, keeping the tag.
+ * Owner only. Returns the number of blocks moved. */
+static uint32_t collect_remote(hak_heap_t *h, hak_slab_t *s)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    if ((old & ~HAK_RT_MASK) == 0)
+        return 0;
+    while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, rt_tag(old),
+                                                  memory_order_acquire, memory_order_relaxed)) {
+    }
+    hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
+    uint32_t n = 0;
+    while (b) {
+        hak_block_t *next = b->next;
+        b->next = s->free;
+        s->free = b;
+        n++;
+        b = next;
+    }
+    s->free_count += n;
+    s->used -= n;
+    HAK_STAT(h, remote_collected);
+    return n;
+}
+
+/* A slab whose blocks are all back: keep it (warm) if the class has few warm
+ * slabs, otherwise give it back. Only with tag NORMAL: FULL/NOTIFIED slabs
+ * may sit in a pending stack. */
+static void slab_maybe_release(hak_heap_t *h, hak_slab_t *s)
+{
+    if (s->used != 0 || rt_tag(atomic_load_explicit(&s->remote, memory_order_acquire)) !=
+                            HAK_RT_NORMAL)
+        return;
+    if (s->in_warm && h->warm_n[s->cls] <= (unsigned)hak_opt(HAK_OPT_WARM_POOL))
+        return;
+    if (s->in_warm)
+        warm_remove(h, s);
+    owned_remove(h, s);
+    _hak_ss_slab_release(s);
+}
+
+/* A slab got blocks back: make sure it is in the warm pool and, if it was
+ * FULL, that remote freers stop notifying. */
+static void slab_rewarm(hak_heap_t *h, hak_slab_t *s)
+{
+    if (s->in_warm)
+        return;
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    while (rt_tag(old) == HAK_RT_FULL &&
+           !atomic_compare_exchange_weak_explicit(&s->remote, &old, old & ~HAK_RT_MASK,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+    }
+    warm_push(h, s);
+}
+
+static void drain_pending(hak_heap_t *h)
+{
+    if (atomic_load_explicit(&h->pending, memory_order_relaxed) == NULL)
+        return;
+    hak_slab_t *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
+    while (s) {
+        hak_slab_t *next = s->pnext;
+        /* the freer that pushed s may not have finished: wait for NOTIFIED */
+        uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
+        for (;;) {
+            if (rt_tag(old) == HAK_RT_NOTIFYING) {
+                sched_yield();
+                old = atomic_load_explicit(&s->remote, memory_order_acquire);
+                continue;
+            }
+            if (atomic_compare_exchange_weak_explicit(&s->remote, &old, 0, memory_order_acq_rel,
+                                                      memory_order_relaxed))
+                break;
+        }
+        s->pnext = NULL;
+        hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
+        uint32_t n = 0;
+        while (b) {
+            hak_block_t *bn = b->next;
+            b->next = s->free;
+            s->free = b;
+            n++;
+            b = bn;
+        }
+        s->free_count += n;
+        s->used -= n;
+        if (!s->in_warm)
+            warm_push(h, s);
+        slab_maybe_release(h, s);
+        s = next;
+    }
+}
+
+/* ---- thread set-up ---------------------------------------------------- */
+static hak_heap_t *heap_create(void)
+{
+    hak_ensure_init();
+    hak_lock(&heap_lock);
+    hak_heap_t *h = free_heaps;
+    if (h) {
+        free_heaps = h->next_free;
+        hak_heap_t *next_all = h->next_all;
+        memset(h, 0, sizeof *h);
+        h->next_all = next_all;
+    } else {
+        h = _hak_meta_alloc(sizeof *h);
+        if (h) {
+            h->next_all = all_heaps;
+            all_heaps = h;
+        }
+    }
+    if (h)
+        h->live = 1;
+    hak_unlock(&heap_lock);
+    if (!h)
+        return NULL;
+    hak_tls_heap = h;
+    /* registers the destructor; may allocate (glibc, for high keys): fine,
+     * the TLS pointer is already set */
+    if (heap_key_ok)
+        pthread_setspecific(heap_key, h);
+    return h;
+}
+
+/* ---- refill: the malloc slow path ------------------------------------ */
+void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
+{
+    if (HAK_UNLIKELY(h == &hak_empty_heap)) {
+        h = heap_create();
+        if (!h) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    HAK_STAT(h, refills);
+    drain_pending(h);
+    hak_block_t *list = h->free_list[cls];
+    if (list) /* draining may not refill this class, but a nested call might */
+        goto pop;
+    for (;;) {
+        hak_slab_t *s = h->warm[cls];
+        if (!s) {
+            HAK_STAT(h, warm_misses);
+            _hak_ss_reclaim_abandoned();
+            s = _hak_ss_slab_adopt(cls, h);
+            if (s) {
+                HAK_STAT(h, adopted);
+            } else {
+                s = _hak_ss_slab_acquire(cls, h);
+                if (!s) {
+                    errno = ENOMEM;
+                    return NULL;
+                }
+            }
+            owned_push(h, s);
+            warm_push(h, s);
+        } else {
+            HAK_STAT(h, warm_hits);
+        }
+        if (s->free) {
+            h->free_list[cls] = s->free;
+            h->count[cls] = s->free_count;
+            s->used += s->free_count;
+            s->free = NULL;
+            s->free_count = 0;
+            break;
+        }
+        if (s->bump < s->end) {
+            uint32_t bs = s->block_size;
+            size_t left = (size_t)(s->end - s->bump) / bs;
+            uint32_t n = carve_batch[cls];
+            if (n > left)
+                n = (uint32_t)left;
+            char *p = s->bump;
+            hak_block_t *head = NULL;
+            /* link back to front so the list runs in address order */
+            for (uint32_t i = n; i-- > 0;) {
+                hak_block_t *b = (hak_block_t *)(p + (size_t)i * bs);
+                b->next = head;
+                b->key = hak_block_key(b);
+                head = b;
+            }
+            s->bump = p + (size_t)n * bs;
+            s->used += n;
+            h->free_list[cls] = head;
+            h->count[cls] = n;
+            break;
+        }
+        if (collect_remote(h, s))
+            continue;
+        /* exhausted: stop watching it; remote freers will notify */
+        uintptr_t expect = HAK_RT_NORMAL;
+        if (atomic_compare_exchange_strong_explicit(&s->remote, &expect, HAK_RT_FULL,
+                                                    memory_order_acq_rel, memory_order_relaxed) ||
+            rt_tag(expect) != HAK_RT_NORMAL) {
+            warm_remove(h, s);
+        }
+        /* else blocks arrived meanwhile: loop collects them */
+    }
+    list = h->free_list[cls];
+pop:
+    h->free_list[cls] = list->next;
+    h->count[cls]--;
+    list->key = 0;
+    return list;
+}
+
+/* ---- flush: the free slow path when a TLS list is over its bound ------- */
+void _hak_heap_flush(hak_heap_t *h, unsigned cls)
+{
+    HAK_STAT(h, flushes);
+    uint32_t keep = hak_tcache_max[cls] / 2;
+    while (h->count[cls] > keep) {
+        hak_block_t *b = h->free_list[cls];
+        h->free_list[cls] = b->next;
+        h->count[cls]--;
+        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
+        hak_slab_t *s = hak_ss_slab_of(ss, b);
+        b->next = s->free;
+        s->free = b;
+        s->free_count++;
+        s->used--;
+        if (!s->in_warm)
+            slab_rewarm(h, s);
+        if (s->used == 0)
+            slab_maybe_release(h, s);
+    }
+}
+
+/* ---- remote free ------------------------------------------------------ */
+void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    uintptr_t tag;
+    for (;;) {
+        tag = rt_tag(old);
+        b->next = (hak_block_t *)(old & ~HAK_RT_MASK);
+        uintptr_t nt = tag == HAK_RT_FULL ? HAK_RT_NOTIFYING : tag;
+        if (atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | nt,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    if (tag != HAK_RT_FULL)
+        return;
+    /* we moved FULL -> NOTIFYING: tell the owner, which cannot change now */
+    hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+    hak_slab_t *top = atomic_load_explicit(&owner->pending, memory_order_relaxed);
+    do {
+        s->pnext = top;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->pending, &top, s,
+                                                    memory_order_release, memory_order_relaxed));
+    old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&s->remote, &old,
+                                                  (old & ~HAK_RT_MASK) | HAK_RT_NOTIFIED,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+    }
+}
+
+/* ---- thread exit -------------------------------------------------------- */
+static void heap_teardown(hak_heap_t *h)
+{
+    /* 1. every cached block back to its slab */
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        hak_block_t *b = h->free_list[c];
+        while (b) {
+            hak_block_t *next = b->next;
+            hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
+            hak_slab_t *s = hak_ss_slab_of(ss, b);
+            b->next = s->free;
+            s->free = b;
+            s->free_count++;
+            s->used--;
+            b = next;
+        }
+        h->free_list[c] = NULL;
+        h->count[c] = 0;
+    }
+    /* 2. close every owned slab to notifications (ABANDONED), taking what
+     *    remote freers left; waits out freers that are notifying */
+    for (hak_slab_t *s = h->owned; s; s = s->onext) {
+        uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
+        for (;;) {
+            if (rt_tag(old) == HAK_RT_NOTIFYING) {
+                sched_yield();
+                old = atomic_load_explicit(&s->remote, memory_order_acquire);
+                continue;
+            }
+            if (atomic_compare_exchange_weak_explicit(&s->remote, &old, HAK_RT_ABANDONED,
+                                                      memory_order_acq_rel, memory_order_relaxed))
+                break;
+        }
+        hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
+        while (b) {
+            hak_block_t *next = b->next;
+            b->next = s->free;
+            s->free = b;
+            s->free_count++;
+            s->used--;
+            b = next;
+        }
+    }
+    /* 3. nothing can be pushed on pending any more: forget it */
+    atomic_store_explicit(&h->pending, NULL, memory_order_relaxed);
+    /* 4. empty slabs go back, the others are abandoned */
+    hak_slab_t *s = h->owned;
+    while (s) {
+        hak_slab_t *next = s->onext;
+        s->in_warm = 0;
+        s->in_owned = 0;
+        s->wnext = s->wprev = s->onext = s->oprev = NULL;
+        s->pnext = NULL;
+        if (s->used == 0) {
+            atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
+            _hak_ss_slab_release(s);
+        } else {
+            _hak_ss_slab_abandon(s);
+        }
+        s = next;
+    }
+    h->owned = NULL;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        h->warm[c] = NULL;
+        h->warm_n[c] = 0;
+    }
+}
+
+static void heap_retire(hak_heap_t *h)
+{
+    heap_teardown(h);
+    if (hak_stats_enabled)
+        _hak_stats_merge_exited(&h->stats);
+    hak_lock(&heap_lock);
+    memset(&h->stats, 0, sizeof h->stats);
+    h->live = 0;
+    h->next_free = free_heaps;
+    free_heaps = h;
+    hak_unlock(&heap_lock);
+}
+
+static void destructor(void *arg)
+{
+    hak_heap_t *h = arg;
+    if (!h || h == &hak_empty_heap)
+        return;
+    /* later destructors that allocate get a fresh heap (and this runs again) */
+    if (hak_tls_heap == h)
+        hak_tls_heap = &hak_empty_heap;
+    heap_retire(h);
+}
+
+void _hak_heap_thread_exit(void)
+{
+    hak_heap_t *h = hak_tls_heap;
+    if (h != &hak_empty_heap) {
+        hak_tls_heap = &hak_empty_heap;
+        if (heap_key_ok)
+            pthread_setspecific(heap_key, NULL);
+        heap_retire(h);
+    }
+}
+
+/* Returns the thread's cached blocks to their slabs and releases empty
+ * slabs (malloc_trim). */
+void _hak_heap_collect_all(hak_heap_t *h)
+{
+    if (h == &hak_empty_heap)
+        return;
+    drain_pending(h);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        hak_block_t *b = h->free_list[c];
+        while (b) {
+            hak_block_t *next = b->next;
+            hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
+            hak_slab_t *s = hak_ss_slab_of(ss, b);
+            b->next = s->free;
+            s->free = b;
+            s->free_count++;
+            s->used--;
+            if (!s->in_warm)
+                slab_rewarm(h, s);
+            b = next;
+        }
+        h->free_list[c] = NULL;
+        h->count[c] = 0;
+    }
+    hak_slab_t *s = h->owned;
+    while (s) {
+        hak_slab_t *next = s->onext;
+        collect_remote(h, s);
+        if (s->used == 0 &&
+            rt_tag(atomic_load_explicit(&s->remote, memory_order_acquire)) == HAK_RT_NORMAL) {
+            if (s->in_warm)
+                warm_remove(h, s);
+            owned_remove(h, s);
+            _hak_ss_slab_release(s);
+        }
+        s = next;
+    }
+}
+
+void _hak_heap_sum_stats(hak_tcounters_t *out)
+{
+    hak_lock(&heap_lock);
+    for (hak_heap_t *h = all_heaps; h; h = h->next_all) {
+        if (!h->live)
+            continue;
+        const uint64_t *src = (const uint64_t *)&h->stats;
+        uint64_t *dst = (uint64_t *)out;
+        for (size_t i = 0; i < sizeof(hak_tcounters_t) / sizeof(uint64_t); i++)
+            dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    }
+    hak_unlock(&heap_lock);
+}
+
+uint64_t _hak_heap_cached_bytes(void)
+{
+    uint64_t n = 0;
+    hak_lock(&heap_lock);
+    for (hak_heap_t *h = all_heaps; h; h = h->next_all) {
+        if (!h->live)
+            continue;
+        for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+            n += (uint64_t)__atomic_load_n(&h->count[c], __ATOMIC_RELAXED) * hak_class_size[c];
+    }
+    hak_unlock(&heap_lock);
+    return n;
+}

@@ -1,0 +1,481 @@
+/*
+ * hakmem internal declarations: constants, data structures and their
+ * invariants, and the functions each module offers the others.
+ *
+ * Layers, lowest first (a module only calls modules listed before it):
+ *   util.c      allocation-free formatting, error reporting, locks
+ *   options.c   the HAKMEM_* option table, read from environ without allocating
+ *   stats.c     counters and the exit report
+ *   os.c        the only file that calls mmap/munmap/madvise/mremap; purge batching
+ *   registry.c  hashed registry: 2 MiB chunk -> SuperSlab or large block
+ *   superslab.c SuperSlabs carved into slabs; slab states; abandoned slabs
+ *   large.c     blocks above the small limit, with a cache of freed spans
+ *   heap.c      per-thread heaps: TLS free lists, warm pool, remote frees
+ *   alloc.c     the hak_* entry points (fast paths inline here)
+ *   init.c      start-up, fork handlers, thread-exit hook, exit report
+ *   override.c  the standard malloc names (only in the overriding build)
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef HAKMEM_INTERNAL_H
+#define HAKMEM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem.h"
+
+/* ---------------------------------------------------------------------- */
+/* Compiler helpers                                                        */
+/* ---------------------------------------------------------------------- */
+#define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HAK_FAST static inline __attribute__((always_inline))
+#define HAK_SLOW __attribute__((noinline, cold))
+#define HAK_HIDDEN __attribute__((visibility("hidden")))
+#define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
+#define HAK_ALIGNED(n) __attribute__((aligned(n)))
+
+/* ---------------------------------------------------------------------- */
+/* Geometry                                                                */
+/* ---------------------------------------------------------------------- */
+#define HAK_PAGE_SIZE ((size_t)4096)
+#define HAK_SS_SHIFT 21                          /* SuperSlab: 2 MiB ...     */
+#define HAK_SS_SIZE ((size_t)1 << HAK_SS_SHIFT)  /* ... aligned to its size  */
+#define HAK_SS_MASK (HAK_SS_SIZE - 1)
+#define HAK_SS_HEADER_SIZE ((size_t)4096)        /* slab 0 starts after it   */
+#define HAK_MAX_SLABS 32                         /* 64 KiB slabs             */
+
+#define HAK_NUM_CLASSES 56
+#define HAK_SMALL_MAX ((size_t)512 * 1024)       /* largest size class       */
+#define HAK_MIN_ALIGN 16
+/* Alignments up to this are served from size classes; above, by the large
+ * path (its spans are 2 MiB aligned or more). */
+#define HAK_SMALL_ALIGN_MAX ((size_t)4096)
+/* Requests above this fail with ENOMEM (like glibc, PTRDIFF_MAX). */
+#define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX - HAK_SS_SIZE * 2)
+
+/* ---------------------------------------------------------------------- */
+/* Size classes (sizeclass in alloc.c/heap.c; table in superslab.c)        */
+/* ---------------------------------------------------------------------- */
+extern const uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_HIDDEN;
+extern const uint8_t hak_class_small[65] HAK_HIDDEN;     /* (n+15)>>4 -> class */
+extern const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] HAK_HIDDEN;
+
+/* Class of a request of n bytes, n <= HAK_SMALL_MAX. Classes: 16..128 in
+ * steps of 16, then four per power of two (e.g. 160 192 224 256). */
+HAK_FAST unsigned hak_size_class(size_t n)
+{
+    if (HAK_LIKELY(n <= 1024))
+        return hak_class_small[(n + 15) >> 4];
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+    return 4u * b - 20u + (unsigned)(((n - 1) >> (b - 2)) & 3u);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Blocks                                                                  */
+/* ---------------------------------------------------------------------- */
+/* A free block. next links it in whichever single list holds it (a TLS
+ * list, a slab's local list, a slab's remote list); key == hak_block_key(b)
+ * while it is free and 0 once handed out, which is how a second free of the
+ * same block is recognised. Every class is at least 16 bytes. */
+typedef struct hak_block {
+    struct hak_block *next;
+    uintptr_t key;
+} hak_block_t;
+
+extern uintptr_t hak_secret HAK_HIDDEN;
+HAK_FAST uintptr_t hak_block_key(const void *b)
+{
+    return hak_secret ^ (uintptr_t)b;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Slabs and SuperSlabs (superslab.c)                                      */
+/* ---------------------------------------------------------------------- */
+typedef enum {
+    HAK_SLAB_UNUSED = 0, /* never carved since the SuperSlab was set up     */
+    HAK_SLAB_HOT,        /* owned by a live thread's heap                   */
+    HAK_SLAB_DRAINING,   /* its thread exited with blocks still live: no
+                            owner; remote frees collect until adopted      */
+    HAK_SLAB_FREE        /* no live block; may be purged and reused         */
+} hak_slab_state_t;
+
+/* Tag of hak_slab_t.remote (low bits; blocks are 16-byte aligned).
+ * Transitions (O = owner, F = a remote freer, A = adopter/exiting owner):
+ *   NORMAL -O-> FULL            owner takes the slab out of its warm pool
+ *   FULL   -F-> NOTIFYING       first freer after that; it pushes the slab
+ *                               on owner->pending, then:
+ *   NOTIFYING -F-> NOTIFIED     the slab is in owner->pending
+ *   NOTIFIED  -O-> NORMAL       owner drains pending, collects the list
+ *   FULL      -O-> NORMAL       owner puts it back in the warm pool itself
+ *   NORMAL/FULL/NOTIFIED -A-> ABANDONED (waits out NOTIFYING)
+ *   ABANDONED -A-> NORMAL       adoption by another heap
+ * Freers push in every state and keep the tag, except FULL -> NOTIFYING.
+ * A slab may be released only with tag NORMAL (it is in no pending stack). */
+#define HAK_RT_NORMAL 0u
+#define HAK_RT_FULL 1u
+#define HAK_RT_NOTIFYING 2u
+#define HAK_RT_NOTIFIED 3u
+#define HAK_RT_ABANDONED 4u
+#define HAK_RT_MASK ((uintptr_t)7)
+
+struct hak_heap;
+
+/* Slab metadata, kept in the SuperSlab header (not in the slab's pages).
+ * Invariants (owner thread's view, for a HOT slab):
+ *   used + free_count + (end - bump) / block_size + |remote| == capacity
+ *   blocks in TLS lists of the owner count as used.
+ *   in_warm  <=> the slab is linked in owner->warm[cls]
+ *   remote tag FULL only while !in_warm.
+ * The first line holds what free() reads. */
+typedef struct hak_slab {
+    /* --- read by free() --- */
+    struct hak_heap *owner;   /* HOT: owning heap; otherwise NULL          */
+    char *start;              /* first block                               */
+    char *bump;               /* blocks in [start, bump) have been carved  */
+    uint32_t block_size;
+    uint16_t cls;
+    uint8_t state;            /* hak_slab_state_t                          */
+    uint8_t in_warm;
+    uint64_t recip;           /* ceil(2^40 / block_size): exact division   */
+    /* --- owner only --- */
+    hak_block_t *free;        /* local free list                           */
+    uint32_t free_count;
+    uint32_t used;
+    char *end;                /* start + capacity * block_size             */
+    struct hak_slab *wnext, *wprev;   /* owner->warm[cls]                  */
+    struct hak_slab *onext, *oprev;   /* owner->owned list / abandoned list */
+    struct hak_slab *pnext;           /* owner->pending stack              */
+    uint32_t freed_at_ms;             /* when it became FREE (purge delay) */
+    uint8_t index;            /* slab number in its SuperSlab              */
+    uint8_t dirty;            /* FREE and its pages not yet purged         */
+    uint8_t in_owned;
+    uint8_t pad0;
+    /* --- shared --- */
+    _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
+} hak_slab_t;
+
+typedef enum {
+    HAK_SS_SMALL = 1, /* carved into slabs                                */
+} hak_ss_kind_t;
+
+/* SuperSlab header, at the start of its 2 MiB region. All fields but the
+ * slabs' remote lists are protected by hak_ss_lock, except that a slab's
+ * fields belong to its owner while it is HOT. */
+typedef struct hak_superslab {
+    uint32_t magic;
+    uint8_t slab_shift;        /* 16 (64 KiB), 19 (512 KiB) or 21 (2 MiB)   */
+    uint8_t nslabs;            /* HAK_SS_SIZE >> slab_shift                 */
+    uint8_t nfree;             /* slabs in state UNUSED or FREE             */
+    uint8_t on_partial;
+    struct hak_superslab *next, *prev; /* partial list of its shift, or empty cache */
+    uint64_t empty_since_ms;
+    hak_slab_t slabs[HAK_MAX_SLABS];
+} hak_superslab_t;
+
+#define HAK_SS_MAGIC 0x48414b53u /* "HAKS" */
+
+_Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
+               "SuperSlab header must fit before slab 0");
+_Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
+
+/* Slab of a pointer known to lie in ss. */
+HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
+{
+    return &ss->slabs[((uintptr_t)p - (uintptr_t)ss) >> ss->slab_shift];
+}
+
+/* Index of p in its slab if p is the start of a carved block, else -1. */
+HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
+    uintptr_t idx = (uintptr_t)(((unsigned __int128)off * s->recip) >> 40);
+    return idx * s->block_size == off && (const char *)p < s->bump;
+}
+
+/* Takes a FREE/UNUSED slab of class cls, sets it up HOT for heap. NULL if
+ * the OS refuses memory. */
+HAK_HIDDEN hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap);
+/* Gives back a slab with no live block (used == 0, lists empty). */
+HAK_HIDDEN void _hak_ss_slab_release(hak_slab_t *s);
+/* Puts a slab that still has live blocks on the abandoned list of its class. */
+HAK_HIDDEN void _hak_ss_slab_abandon(hak_slab_t *s);
+/* Takes an abandoned slab of class cls for heap (collects its remote list).
+ * NULL if there is none. */
+HAK_HIDDEN hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap);
+/* Purges FREE slabs and cached SuperSlabs freed longer than the delay ago
+ * (all of them when force). Returns bytes given back. */
+HAK_HIDDEN size_t _hak_ss_purge(bool force);
+/* Releases empty DRAINING slabs whose remote lists hold all their blocks. */
+HAK_HIDDEN size_t _hak_ss_reclaim_abandoned(void);
+HAK_HIDDEN hak_superslab_t *_hak_ss_of_slab(const hak_slab_t *s);
+HAK_HIDDEN void _hak_ss_lock(void);
+HAK_HIDDEN void _hak_ss_unlock(void);
+HAK_HIDDEN void _hak_ss_counts(uint64_t *ss_live, uint64_t *slabs_hot, uint64_t *slabs_draining,
+                               uint64_t *slabs_free, uint64_t *ss_cached);
+
+/* ---------------------------------------------------------------------- */
+/* Large blocks (large.c)                                                  */
+/* ---------------------------------------------------------------------- */
+typedef struct hak_large {
+    uint32_t magic;
+    uint32_t state;            /* HAK_LARGE_LIVE / HAK_LARGE_CACHED        */
+    char *base;                /* start of the mapping (2 MiB aligned)     */
+    size_t map_size;           /* bytes mapped (page multiple)             */
+    char *user;                /* pointer handed out                       */
+    size_t size;               /* bytes requested                          */
+    uint64_t cached_at_ms;
+    uint8_t zeroed;            /* fresh from the OS: pages read as zero     */
+    uint8_t purged;
+    struct hak_large *next, *prev; /* cache list / meta free list          */
+} hak_large_t;
+
+#define HAK_LARGE_MAGIC 0x48414b4cu /* "HAKL" */
+#define HAK_LARGE_LIVE 1u
+#define HAK_LARGE_CACHED 2u
+
+HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero);
+HAK_HIDDEN void _hak_large_free(hak_large_t *l);
+HAK_HIDDEN void *_hak_large_realloc(hak_large_t *l, size_t size);
+HAK_HIDDEN size_t _hak_large_purge(bool force);
+HAK_HIDDEN void _hak_large_lock(void);
+HAK_HIDDEN void _hak_large_unlock(void);
+HAK_HIDDEN void _hak_large_counts(uint64_t *live, uint64_t *live_bytes, uint64_t *cached,
+                                  uint64_t *cached_bytes);
+
+/* ---------------------------------------------------------------------- */
+/* Registry (registry.c): chunk number (address >> 21) -> owner object.    */
+/* ---------------------------------------------------------------------- */
+#define HAK_REG_SMALL 1u
+#define HAK_REG_LARGE 2u
+typedef struct hak_reg_entry {
+    _Atomic(uintptr_t) key;    /* chunk number + 1; 0 empty; 1 tombstone... see registry.c */
+    _Atomic(uintptr_t) value;  /* object pointer | HAK_REG_ kind in low bits */
+} hak_reg_entry_t;
+
+typedef struct hak_reg_table {
+    uintptr_t mask;            /* entries - 1 (a power of two minus one)   */
+    uintptr_t pad;
+    hak_reg_entry_t e[];
+} hak_reg_table_t;
+
+/* The current table; replaced (never freed) when it grows. */
+extern _Atomic(hak_reg_table_t *) hak_reg_current HAK_HIDDEN;
+
+#define HAK_REG_EMPTY ((uintptr_t)0)
+#define HAK_REG_TOMB ((uintptr_t)1)
+
+HAK_FAST uintptr_t hak_reg_hash(uintptr_t chunk)
+{
+    return (uintptr_t)((chunk * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/* O(1): one probe when there is no collision. Returns the value (pointer |
+ * kind) registered for p's 2 MiB chunk, or 0. Lock-free; see registry.c. */
+HAK_FAST uintptr_t hak_reg_lookup(const void *p)
+{
+    uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
+    uintptr_t want = chunk + 2; /* 0 and 1 are reserved */
+    const hak_reg_table_t *t = atomic_load_explicit(&hak_reg_current, memory_order_acquire);
+    uintptr_t mask = t->mask;
+    uintptr_t i = hak_reg_hash(chunk) & mask;
+    for (;;) {
+        uintptr_t k = atomic_load_explicit(&t->e[i].key, memory_order_acquire);
+        if (HAK_LIKELY(k == want))
+            return atomic_load_explicit(&t->e[i].value, memory_order_relaxed);
+        if (k == HAK_REG_EMPTY)
+            return 0;
+        i = (i + 1) & mask;
+    }
+}
+
+HAK_HIDDEN bool _hak_reg_insert(const void *chunk_addr, uintptr_t value);
+HAK_HIDDEN void _hak_reg_remove(const void *chunk_addr);
+HAK_HIDDEN void _hak_reg_lock(void);
+HAK_HIDDEN void _hak_reg_unlock(void);
+HAK_HIDDEN size_t _hak_reg_capacity(void);
+
+/* ---------------------------------------------------------------------- */
+/* Heaps (heap.c)                                                          */
+/* ---------------------------------------------------------------------- */
+/* Per-thread counters; summed into the process totals (stats.c). */
+#define HAK_THREAD_COUNTERS(X)  \
+    X(malloc_calls)             \
+    X(free_calls)               \
+    X(tls_hits)                 \
+    X(refills)                  \
+    X(warm_hits)                \
+    X(warm_misses)              \
+    X(flushes)                  \
+    X(remote_frees)             \
+    X(remote_collected)         \
+    X(adopted)                  \
+    X(large_allocs)             \
+    X(large_frees)
+
+typedef struct hak_tcounters {
+#define HAK_X(n) uint64_t n;
+    HAK_THREAD_COUNTERS(HAK_X)
+#undef HAK_X
+    uint64_t class_allocs[HAK_NUM_CLASSES];
+    uint64_t class_frees[HAK_NUM_CLASSES];
+} hak_tcounters_t;
+
+/* A thread's heap. The TLS free list of class c is free_list[c] with
+ * count[c] blocks; the warm pool is warm[c], the owned slabs of class c with
+ * blocks to give. Only the owning thread touches it, except `pending`
+ * (remote freers push slabs there) and the stats read at report time. */
+typedef struct hak_heap {
+    hak_block_t *free_list[HAK_NUM_CLASSES];
+    uint32_t count[HAK_NUM_CLASSES];
+    hak_slab_t *warm[HAK_NUM_CLASSES];
+    uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
+    uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
+    hak_slab_t *owned;                 /* every slab this heap owns          */
+    _Atomic(hak_slab_t *) pending;     /* slabs with remote frees to collect */
+    struct hak_heap *next_all;         /* every heap ever made               */
+    struct hak_heap *next_free;        /* pool of heaps of exited threads    */
+    uint8_t live;
+    hak_tcounters_t stats;
+} hak_heap_t;
+
+extern hak_heap_t hak_empty_heap HAK_HIDDEN;
+extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
+extern uint32_t hak_tcache_max[HAK_NUM_CLASSES] HAK_HIDDEN;
+
+HAK_HIDDEN void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls);
+HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
+HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
+HAK_HIDDEN void _hak_heap_thread_exit(void);
+HAK_HIDDEN void _hak_heap_setup(void);
+HAK_HIDDEN void _hak_heap_lock(void);
+HAK_HIDDEN void _hak_heap_unlock(void);
+HAK_HIDDEN void _hak_heap_sum_stats(hak_tcounters_t *out);
+HAK_HIDDEN void _hak_heap_collect_all(hak_heap_t *h);
+HAK_HIDDEN uint64_t _hak_heap_cached_bytes(void);
+
+/* ---------------------------------------------------------------------- */
+/* OS layer (os.c)                                                         */
+/* ---------------------------------------------------------------------- */
+/* Maps size bytes (page multiple) aligned to align (power of two >= page).
+ * NULL with errno ENOMEM on failure. */
+HAK_HIDDEN void *_hak_os_map_aligned(size_t size, size_t align);
+HAK_HIDDEN void _hak_os_unmap(void *p, size_t size);
+/* Grows or shrinks a mapping in place; true on success. */
+HAK_HIDDEN bool _hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* Queues [p, p+size) to be given back to the OS; flushed as one batch. */
+HAK_HIDDEN void _hak_os_purge_add(void *p, size_t size);
+HAK_HIDDEN void _hak_os_purge_flush(void);
+HAK_HIDDEN uint64_t _hak_os_now_ms(void);
+HAK_HIDDEN void _hak_os_counts(uint64_t *mmaps, uint64_t *munmaps, uint64_t *madvises,
+                               uint64_t *ranges, uint64_t *mapped, uint64_t *peak,
+                               uint64_t *purged_bytes);
+HAK_HIDDEN size_t _hak_os_rss_bytes(size_t *peak);
+HAK_HIDDEN void _hak_os_write_fd(int fd, const char *s, size_t n);
+HAK_HIDDEN void *_hak_meta_alloc(size_t size);  /* zeroed, never freed */
+HAK_HIDDEN void _hak_os_thp_advise(void *p, size_t size);
+HAK_HIDDEN void _hak_os_lock(void);
+HAK_HIDDEN void _hak_os_unlock(void);
+
+/* ---------------------------------------------------------------------- */
+/* Options (options.c)                                                     */
+/* ---------------------------------------------------------------------- */
+typedef enum {
+    HAK_OPT_STATS,            /* 0 off, 1 text, 2 json                      */
+    HAK_OPT_STATS_FILE,
+    HAK_OPT_STATS_INTERVAL_MS,
+    HAK_OPT_ON_ERROR,         /* 0 abort, 1 warn                            */
+    HAK_OPT_TCACHE_BYTES,     /* bytes a TLS list of one class may hold     */
+    HAK_OPT_WARM_POOL,        /* empty slabs kept per class in a heap       */
+    HAK_OPT_PURGE_DELAY_MS,
+    HAK_OPT_MADVISE_BATCH,    /* ranges per purge batch                     */
+    HAK_OPT_LARGE_CACHE,      /* bytes of freed large spans kept            */
+    HAK_OPT_SS_CACHE,         /* empty SuperSlabs kept mapped               */
+    HAK_OPT_THP,              /* transparent huge pages on SuperSlabs       */
+    HAK_OPT_WARM_POOL_STATS,
+    HAK_OPT_SS_OS_STATS,
+    HAK_OPT_VERBOSE,
+    HAK_OPT_COUNT
+} hak_opt_id_t;
+
+typedef enum { HAK_OT_BOOL, HAK_OT_INT, HAK_OT_SIZE, HAK_OT_ENUM, HAK_OT_STRING } hak_opt_type_t;
+
+typedef struct hak_option {
+    const char *name;          /* without the HAKMEM_ prefix                */
+    hak_opt_type_t type;
+    long long def, min, max;
+    const char *enum_names;    /* "a|b|c" for HAK_OT_ENUM                   */
+    const char *help;
+} hak_option_t;
+
+extern const hak_option_t hak_options[HAK_OPT_COUNT] HAK_HIDDEN;
+extern long long hak_opt_values[HAK_OPT_COUNT] HAK_HIDDEN;
+extern const char *hak_opt_strings[HAK_OPT_COUNT] HAK_HIDDEN;
+HAK_HIDDEN void _hak_options_init(char **envp);
+HAK_FAST long long hak_opt(hak_opt_id_t id) { return hak_opt_values[id]; }
+
+/* ---------------------------------------------------------------------- */
+/* Stats (stats.c)                                                         */
+/* ---------------------------------------------------------------------- */
+extern int hak_stats_enabled HAK_HIDDEN;
+#define HAK_STAT(h, field) \
+    do { if (HAK_UNLIKELY(hak_stats_enabled)) (h)->stats.field++; } while (0)
+HAK_HIDDEN void _hak_stats_report(void);
+HAK_HIDDEN void _hak_stats_fill(hak_stats_t *out);
+HAK_HIDDEN void _hak_stats_merge_exited(const hak_tcounters_t *c);
+HAK_HIDDEN void _hak_stats_note_invalid(void);
+HAK_HIDDEN void _hak_stats_maybe_interval(void);
+
+/* ---------------------------------------------------------------------- */
+/* Utilities (util.c)                                                      */
+/* ---------------------------------------------------------------------- */
+typedef struct hak_buf {
+    char *p;
+    size_t len, cap;
+} hak_buf_t;
+HAK_HIDDEN void _hak_buf_str(hak_buf_t *b, const char *s);
+HAK_HIDDEN void _hak_buf_u64(hak_buf_t *b, uint64_t v);
+HAK_HIDDEN void _hak_buf_i64(hak_buf_t *b, int64_t v);
+HAK_HIDDEN void _hak_buf_hex(hak_buf_t *b, uint64_t v);
+HAK_HIDDEN void _hak_buf_ptr(hak_buf_t *b, const void *p);
+HAK_HIDDEN void _hak_buf_fixed(hak_buf_t *b, uint64_t num, uint64_t den, int decimals);
+HAK_HIDDEN void _hak_buf_pad(hak_buf_t *b, size_t col);
+HAK_HIDDEN void _hak_buf_char(hak_buf_t *b, char c);
+/* Writes a line "hakmem: <msg>\n" to stderr without allocating. */
+HAK_HIDDEN void _hak_message(const char *msg);
+/* Reports a bad pointer passed to fn; aborts unless HAKMEM_ON_ERROR=warn. */
+HAK_HIDDEN void _hak_report_bad_pointer(const char *fn, const void *p, const char *what,
+                                        int cls, size_t size);
+HAK_HIDDEN void _hak_fatal(const char *msg) __attribute__((noreturn));
+
+/* A small spin lock that yields; process-private, fork-safe via handlers. */
+typedef struct { _Atomic(int) v; } hak_lock_t;
+#define HAK_LOCK_INIT { 0 }
+HAK_HIDDEN void _hak_lock_slow(hak_lock_t *l);
+HAK_FAST void hak_lock(hak_lock_t *l)
+{
+    int z = 0;
+    if (HAK_LIKELY(atomic_compare_exchange_weak_explicit(&l->v, &z, 1, memory_order_acquire,
+                                                         memory_order_relaxed)))
+        return;
+    _hak_lock_slow(l);
+}
+HAK_FAST void hak_unlock(hak_lock_t *l) { atomic_store_explicit(&l->v, 0, memory_order_release); }
+
+/* ---------------------------------------------------------------------- */
+/* Start-up (init.c)                                                       */
+/* ---------------------------------------------------------------------- */
+extern _Atomic(int) hak_init_state HAK_HIDDEN; /* 0 none, 1 running, 2 done */
+HAK_HIDDEN void _hak_init_slow(void);
+HAK_FAST void hak_ensure_init(void)
+{
+    if (HAK_UNLIKELY(atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2))
+        _hak_init_slow();
+}
+
+HAK_FAST size_t hak_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+#endif /* HAKMEM_INTERNAL_H */

@@ -1,0 +1,256 @@
+/*
+ * large.c — blocks above the largest size class (512 KiB), and blocks whose
+ * alignment exceeds what size classes give (4 KiB).
+ *
+ * Each large block is its own mapping, aligned to 2 MiB (or to its
+ * alignment, if larger), with the user pointer at the start of the mapping.
+ * Its record (hak_large_t) lives in the metadata arena, not in the block, and
+ * is found through the registry by the block's 2 MiB chunk; since every
+ * large mapping starts on a chunk boundary, no two objects share a chunk.
+ *
+ * Freed blocks go to a cache (most recent first, bounded by
+ * HAKMEM_LARGE_CACHE bytes) and are reused by later requests of a similar
+ * size, so repeated large malloc/free does not map and unmap each time.
+ * Cached blocks keep their pages for HAKMEM_PURGE_DELAY_MS, then are purged
+ * (madvise, batched) but kept mapped; beyond the bound the oldest are
+ * unmapped. All of it under large_lock.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static hak_lock_t large_lock = HAK_LOCK_INIT;
+static hak_large_t *cache_head, *cache_tail; /* head = most recently freed */
+static size_t cache_bytes, cache_n;
+static hak_large_t *meta_free;
+static uint64_t live_n, live_bytes, last_purge_ms;
+
+void _hak_large_lock(void) { hak_lock(&large_lock); }
+void _hak_large_unlock(void) { hak_unlock(&large_lock); }
+
+static hak_large_t *meta_get_locked(void)
+{
+    hak_large_t *l = meta_free;
+    if (l) {
+        meta_free = l->next;
+        memset(l, 0, sizeof *l);
+        return l;
+    }
+    return _hak_meta_alloc(sizeof(hak_large_t));
+}
+
+static void meta_put_locked(hak_large_t *l)
+{
+    l->magic = 0;
+    l->state = 0;
+    l->next = meta_free;
+    meta_free = l;
+}
+
+static void cache_unlink(hak_large_t *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        cache_head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        cache_tail = l->prev;
+    l->next = l->prev = NULL;
+    cache_bytes -= l->map_size;
+    cache_n--;
+}
+
+static void destroy_locked(hak_large_t *l)
+{
+    _hak_reg_remove(l->base);
+    _hak_os_unmap(l->base, l->map_size);
+    meta_put_locked(l);
+}
+
+static size_t purge_cache_locked(bool force)
+{
+    uint64_t now = _hak_os_now_ms();
+    uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    size_t bytes = 0;
+    /* oldest first: walk from the tail */
+    for (hak_large_t *l = cache_tail; l; l = l->prev) {
+        if (!force && now - l->cached_at_ms < delay)
+            break;
+        if (!l->purged) {
+            _hak_os_purge_add(l->base, l->map_size);
+            l->purged = 1;
+            bytes += l->map_size;
+        }
+    }
+    if (bytes)
+        _hak_os_purge_flush();
+    last_purge_ms = now;
+    return bytes;
+}
+
+void *_hak_large_alloc(size_t size, size_t align, bool zero)
+{
+    if (size > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
+    size_t map_align = align > HAK_SS_SIZE ? align : HAK_SS_SIZE;
+    hak_lock(&large_lock);
+    /* best fit among cached blocks no more than 1/4 bigger than needed */
+    hak_large_t *best = NULL;
+    for (hak_large_t *l = cache_head; l; l = l->next) {
+        if (l->map_size >= need && l->map_size - need <= need / 4 &&
+            ((uintptr_t)l->base & (map_align - 1)) == 0 &&
+            (!best || l->map_size < best->map_size)) {
+            best = l;
+            if (l->map_size == need)
+                break;
+        }
+    }
+    hak_large_t *l = best;
+    bool from_cache = l != NULL;
+    if (l) {
+        cache_unlink(l);
+    } else {
+        l = meta_get_locked();
+        if (!l) {
+            hak_unlock(&large_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        char *base = _hak_os_map_aligned(need, map_align);
+        if (!base) {
+            /* give cached memory back and try once more */
+            while (cache_tail) {
+                hak_large_t *v = cache_tail;
+                cache_unlink(v);
+                destroy_locked(v);
+            }
+            base = _hak_os_map_aligned(need, map_align);
+        }
+        if (!base || !_hak_reg_insert(base, (uintptr_t)l | HAK_REG_LARGE)) {
+            if (base)
+                _hak_os_unmap(base, need);
+            meta_put_locked(l);
+            hak_unlock(&large_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        l->base = base;
+        l->map_size = need;
+        l->zeroed = 1;
+        l->purged = 0;
+    }
+    l->magic = HAK_LARGE_MAGIC;
+    l->state = HAK_LARGE_LIVE;
+    l->user = l->base;
+    l->size = size;
+    live_n++;
+    live_bytes += l->map_size;
+    bool must_zero = zero && from_cache && !l->purged;
+    l->zeroed = 0;
+    hak_unlock(&large_lock);
+    if (must_zero)
+        memset(l->user, 0, size);
+    return l->user;
+}
+
+void _hak_large_free(hak_large_t *l)
+{
+    hak_lock(&large_lock);
+    live_n--;
+    live_bytes -= l->map_size;
+    size_t cap = (size_t)hak_opt(HAK_OPT_LARGE_CACHE);
+    if (l->map_size > cap / 2) {
+        l->state = 0;
+        destroy_locked(l);
+    } else {
+        l->state = HAK_LARGE_CACHED;
+        l->cached_at_ms = _hak_os_now_ms();
+        l->purged = 0;
+        l->prev = NULL;
+        l->next = cache_head;
+        if (cache_head)
+            cache_head->prev = l;
+        else
+            cache_tail = l;
+        cache_head = l;
+        cache_bytes += l->map_size;
+        cache_n++;
+        while (cache_bytes > cap && cache_tail) {
+            hak_large_t *v = cache_tail;
+            cache_unlink(v);
+            destroy_locked(v);
+        }
+    }
+    uint64_t now = _hak_os_now_ms();
+    uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    if (now - last_purge_ms >= delay / 2 + 1)
+        purge_cache_locked(false);
+    hak_unlock(&large_lock);
+}
+
+/* Resizes a live large block; NULL (block untouched) if that needs a move,
+ * which the caller then does through a new allocation. */
+void *_hak_large_realloc(hak_large_t *l, size_t size)
+{
+    if (size > HAK_MAX_REQUEST)
+        return NULL;
+    size_t need = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
+    hak_lock(&large_lock);
+    void *r = NULL;
+    if (need <= l->map_size) {
+        /* shrink: give back the tail if at least half is unused */
+        if (need <= l->map_size / 2 && _hak_os_remap_inplace(l->base, l->map_size, need)) {
+            live_bytes -= l->map_size - need;
+            l->map_size = need;
+        }
+        l->size = size;
+        r = l->user;
+    } else {
+        /* grow in place, with some slack so repeated growth stays cheap */
+        size_t want = need + need / 8;
+        want = hak_align_up(want, HAK_PAGE_SIZE);
+        if (_hak_os_remap_inplace(l->base, l->map_size, want) ||
+            (want = need, _hak_os_remap_inplace(l->base, l->map_size, need))) {
+            live_bytes += want - l->map_size;
+            l->map_size = want;
+            l->size = size;
+            r = l->user;
+        }
+    }
+    hak_unlock(&large_lock);
+    return r;
+}
+
+size_t _hak_large_purge(bool force)
+{
+    hak_lock(&large_lock);
+    size_t n = purge_cache_locked(force);
+    if (force) {
+        while (cache_tail) {
+            hak_large_t *v = cache_tail;
+            cache_unlink(v);
+            n += v->map_size;
+            destroy_locked(v);
+        }
+    }
+    hak_unlock(&large_lock);
+    return n;
+}
+
+void _hak_large_counts(uint64_t *live, uint64_t *lbytes, uint64_t *cached, uint64_t *cbytes)
+{
+    hak_lock(&large_lock);
+    *live = live_n;
+    *lbytes = live_bytes;
+    *cached = cache_n;
+    *cbytes = cache_bytes;
+    hak_unlock(&large_lock);
+}

@@ -1,0 +1,480 @@
+/*
+ * superslab.c — SuperSlabs and the slabs carved from them.
+ *
+ * A SuperSlab is a 2 MiB region aligned to 2 MiB, registered in the hashed
+ * registry. Its first 4 KiB hold this header; the rest is cut into slabs of
+ * one size (64 KiB, 512 KiB or 2 MiB, by the size classes it serves), slab 0
+ * starting after the header. Each slab holds blocks of one size class.
+ *
+ * Slab states (the tiers): UNUSED -> HOT (owned by one thread's heap) ->
+ * FREE (no live block) -> HOT ...; HOT -> DRAINING when its thread exits
+ * with blocks still live, DRAINING -> HOT when another heap adopts it, or
+ * DRAINING -> FREE when remote frees have returned every block.
+ *
+ * Lock order: hak_ss_lock, then the registry lock, then the OS purge lock.
+ * ss_lock protects: the partial lists, the empty cache, the abandoned lists,
+ * every SuperSlab header field, and the fields of slabs that are not HOT.
+ * A HOT slab's fields belong to its owner thread (but `remote`, atomic).
+ *
+ * Memory goes back to the OS lazily: a FREE slab stays dirty (and reusable
+ * without page faults) for HAKMEM_PURGE_DELAY_MS, then its pages are queued
+ * in the OS layer's madvise batch; an empty SuperSlab is kept in a small
+ * cache (HAKMEM_SS_CACHE) before it is unmapped.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
+    16, 32, 48, 64, 80, 96, 112, 128,
+    160, 192, 224, 256, 320, 384, 448, 512,
+    640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+    2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+    10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
+    40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072,
+    163840, 196608, 229376, 262144, 327680, 393216, 458752, 524288,
+};
+
+const uint8_t hak_class_small[65] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
+    11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
+    15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+    19,
+};
+
+/* 64 KiB slabs up to 4 KiB blocks, 512 KiB up to 32 KiB, 2 MiB above:
+ * at least 16 blocks per slab below 32 KiB. */
+const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] = {
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 19, 19, 19, 19,
+    19, 19, 19, 19, 19, 19, 19, 19, 21, 21, 21, 21, 21, 21, 21, 21,
+    21, 21, 21, 21, 21, 21, 21, 21,
+};
+
+#define NKINDS 3
+static hak_lock_t ss_lock = HAK_LOCK_INIT;
+static hak_superslab_t *partial[NKINDS];   /* SuperSlabs with a slab to give */
+static hak_superslab_t *empty_cache;       /* SuperSlabs with no slab in use */
+static unsigned empty_count;
+static hak_slab_t *abandoned[HAK_NUM_CLASSES];
+static unsigned abandoned_count;
+static uint64_t last_purge_ms, last_reclaim_ms;
+static uint64_t ss_live;                   /* SuperSlabs mapped            */
+
+/* Every mapped SuperSlab, for purge passes and statistics: an intrusive
+ * array grown in metadata memory. */
+static hak_superslab_t **ss_list;
+static size_t ss_list_len, ss_list_cap;
+
+static unsigned kind_of_shift(unsigned shift)
+{
+    return shift == 16 ? 0u : shift == 19 ? 1u : 2u;
+}
+
+void _hak_ss_lock(void) { hak_lock(&ss_lock); }
+void _hak_ss_unlock(void) { hak_unlock(&ss_lock); }
+
+hak_superslab_t *_hak_ss_of_slab(const hak_slab_t *s)
+{
+    return (hak_superslab_t *)((uintptr_t)s & ~HAK_SS_MASK);
+}
+
+static char *slab_base(hak_superslab_t *ss, unsigned idx)
+{
+    char *b = (char *)ss + ((size_t)idx << ss->slab_shift);
+    return idx == 0 ? b + HAK_SS_HEADER_SIZE : b;
+}
+
+static size_t slab_span(hak_superslab_t *ss, unsigned idx)
+{
+    size_t n = (size_t)1 << ss->slab_shift;
+    return idx == 0 ? n - HAK_SS_HEADER_SIZE : n;
+}
+
+static void list_push(hak_superslab_t **head, hak_superslab_t *ss)
+{
+    ss->prev = NULL;
+    ss->next = *head;
+    if (*head)
+        (*head)->prev = ss;
+    *head = ss;
+}
+
+static void list_remove(hak_superslab_t **head, hak_superslab_t *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        *head = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->next = ss->prev = NULL;
+}
+
+/* (Re)formats a SuperSlab for slabs of 1 << shift bytes. Slabs whose pages
+ * may still be resident are marked FREE+dirty so a purge pass covers them. */
+static void format_ss(hak_superslab_t *ss, unsigned shift)
+{
+    bool same = ss->magic == HAK_SS_MAGIC && ss->slab_shift == shift;
+    bool any_dirty = false;
+    uint8_t dirty[HAK_MAX_SLABS] = {0};
+    if (ss->magic == HAK_SS_MAGIC) {
+        for (unsigned i = 0; i < ss->nslabs; i++) {
+            dirty[i] = ss->slabs[i].state == HAK_SLAB_FREE && ss->slabs[i].dirty;
+            any_dirty |= dirty[i];
+        }
+    }
+    uint64_t now = any_dirty ? _hak_os_now_ms() : 0;
+    ss->magic = HAK_SS_MAGIC;
+    ss->slab_shift = (uint8_t)shift;
+    ss->nslabs = (uint8_t)(HAK_SS_SIZE >> shift);
+    ss->nfree = ss->nslabs;
+    for (unsigned i = 0; i < ss->nslabs; i++) {
+        hak_slab_t *s = &ss->slabs[i];
+        memset(s, 0, sizeof *s);
+        s->index = (uint8_t)i;
+        s->dirty = same ? dirty[i] : any_dirty;
+        s->state = s->dirty ? HAK_SLAB_FREE : HAK_SLAB_UNUSED;
+        s->freed_at_ms = (uint32_t)now;
+    }
+}
+
+static bool ss_list_add(hak_superslab_t *ss)
+{
+    if (ss_list_len == ss_list_cap) {
+        size_t cap = ss_list_cap ? ss_list_cap * 2 : 512;
+        hak_superslab_t **n = _hak_meta_alloc(cap * sizeof *n);
+        if (!n)
+            return false;
+        if (ss_list_len)
+            memcpy(n, ss_list, ss_list_len * sizeof *n);
+        ss_list = n; /* the old array stays in the never-freed metadata arena */
+        ss_list_cap = cap;
+    }
+    ss_list[ss_list_len++] = ss;
+    return true;
+}
+
+static void ss_list_del(hak_superslab_t *ss)
+{
+    for (size_t i = 0; i < ss_list_len; i++) {
+        if (ss_list[i] == ss) {
+            ss_list[i] = ss_list[--ss_list_len];
+            return;
+        }
+    }
+}
+
+static hak_superslab_t *ss_new_locked(unsigned shift)
+{
+    hak_superslab_t *ss = empty_cache;
+    if (ss) {
+        list_remove(&empty_cache, ss);
+        empty_count--;
+        format_ss(ss, shift);
+        return ss;
+    }
+    ss = _hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (!ss)
+        return NULL;
+    _hak_os_thp_advise(ss, HAK_SS_SIZE);
+    if (!ss_list_add(ss) || !_hak_reg_insert(ss, (uintptr_t)ss | HAK_REG_SMALL)) {
+        ss_list_del(ss);
+        _hak_os_unmap(ss, HAK_SS_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ss_live++;
+    format_ss(ss, shift);
+    return ss;
+}
+
+static void ss_destroy_locked(hak_superslab_t *ss)
+{
+    _hak_reg_remove(ss);
+    ss_list_del(ss);
+    ss->magic = 0;
+    ss_live--;
+    _hak_os_unmap(ss, HAK_SS_SIZE);
+}
+
+hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
+{
+    unsigned shift = hak_class_slab_shift[cls];
+    unsigned kind = kind_of_shift(shift);
+    hak_lock(&ss_lock);
+    hak_superslab_t *ss = partial[kind];
+    if (!ss) {
+        ss = ss_new_locked(shift);
+        if (!ss) {
+            hak_unlock(&ss_lock);
+            return NULL;
+        }
+        list_push(&partial[kind], ss);
+        ss->on_partial = 1;
+    }
+    /* Prefer a dirty FREE slab (its pages are resident), then UNUSED. */
+    hak_slab_t *s = NULL;
+    for (unsigned i = 0; i < ss->nslabs; i++) {
+        hak_slab_t *c = &ss->slabs[i];
+        if (c->state == HAK_SLAB_FREE && c->dirty) {
+            s = c;
+            break;
+        }
+        if (!s && (c->state == HAK_SLAB_UNUSED || c->state == HAK_SLAB_FREE))
+            s = c;
+    }
+    if (!s)
+        _hak_fatal("SuperSlab on the partial list has no free slab (metadata corrupted)");
+    ss->nfree--;
+    if (ss->nfree == 0) {
+        list_remove(&partial[kind], ss);
+        ss->on_partial = 0;
+    }
+    unsigned idx = s->index;
+    uint32_t bs = hak_class_size[cls];
+    s->start = slab_base(ss, idx);
+    s->block_size = bs;
+    s->recip = (((uint64_t)1 << 40) + bs - 1) / bs;
+    s->end = s->start + (slab_span(ss, idx) / bs) * bs;
+    s->bump = s->start;
+    s->cls = (uint16_t)cls;
+    s->free = NULL;
+    s->free_count = 0;
+    s->used = 0;
+    s->dirty = 0;
+    s->in_warm = 0;
+    s->in_owned = 0;
+    s->wnext = s->wprev = s->onext = s->oprev = s->pnext = NULL;
+    atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
+    s->state = HAK_SLAB_HOT;
+    __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
+    hak_unlock(&ss_lock);
+    return s;
+}
+
+static size_t purge_locked(uint64_t now, bool force)
+{
+    uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    size_t bytes = 0;
+    for (size_t i = 0; i < ss_list_len; i++) {
+        hak_superslab_t *ss = ss_list[i];
+        for (unsigned j = 0; j < ss->nslabs; j++) {
+            hak_slab_t *s = &ss->slabs[j];
+            if (s->state == HAK_SLAB_FREE && s->dirty &&
+                (force || (uint32_t)now - s->freed_at_ms >= delay)) {
+                char *b = slab_base(ss, j);
+                size_t n = slab_span(ss, j);
+                _hak_os_purge_add(b, n);
+                s->dirty = 0;
+                bytes += n;
+            }
+        }
+    }
+    /* Keep at most HAKMEM_SS_CACHE empty SuperSlabs mapped (purged). */
+    unsigned keep = force ? 0u : (unsigned)hak_opt(HAK_OPT_SS_CACHE);
+    while (empty_count > keep) {
+        /* the oldest is at the tail */
+        hak_superslab_t *ss = empty_cache;
+        while (ss->next)
+            ss = ss->next;
+        if (!force && now - ss->empty_since_ms < delay)
+            break;
+        list_remove(&empty_cache, ss);
+        empty_count--;
+        ss_destroy_locked(ss);
+    }
+    _hak_os_purge_flush();
+    last_purge_ms = now;
+    return bytes;
+}
+
+static void maybe_purge_locked(void)
+{
+    uint64_t now = _hak_os_now_ms();
+    uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
+    if (now - last_purge_ms >= delay / 2 + 1)
+        purge_locked(now, false);
+}
+
+static void slab_release_locked(hak_slab_t *s)
+{
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
+    s->state = HAK_SLAB_FREE;
+    s->dirty = 1;
+    uint64_t now = _hak_os_now_ms();
+    s->freed_at_ms = (uint32_t)now;
+    s->free = NULL;
+    s->free_count = 0;
+    s->bump = s->start; /* nothing carved: every free() into it is invalid */
+    atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
+    ss->nfree++;
+    unsigned kind = kind_of_shift(ss->slab_shift);
+    if (ss->nfree == ss->nslabs) {
+        if (ss->on_partial) {
+            list_remove(&partial[kind], ss);
+            ss->on_partial = 0;
+        }
+        ss->empty_since_ms = now;
+        list_push(&empty_cache, ss);
+        empty_count++;
+    } else if (!ss->on_partial) {
+        list_push(&partial[kind], ss);
+        ss->on_partial = 1;
+    }
+}
+
+void _hak_ss_slab_release(hak_slab_t *s)
+{
+    hak_lock(&ss_lock);
+    slab_release_locked(s);
+    maybe_purge_locked();
+    hak_unlock(&ss_lock);
+}
+
+static void abandoned_push(hak_slab_t *s)
+{
+    unsigned c = s->cls;
+    s->oprev = NULL;
+    s->onext = abandoned[c];
+    if (abandoned[c])
+        abandoned[c]->oprev = s;
+    abandoned[c] = s;
+    abandoned_count++;
+}
+
+static void abandoned_remove(hak_slab_t *s)
+{
+    unsigned c = s->cls;
+    if (s->oprev)
+        s->oprev->onext = s->onext;
+    else
+        abandoned[c] = s->onext;
+    if (s->onext)
+        s->onext->oprev = s->oprev;
+    s->onext = s->oprev = NULL;
+    abandoned_count--;
+}
+
+void _hak_ss_slab_abandon(hak_slab_t *s)
+{
+    hak_lock(&ss_lock);
+    __atomic_store_n(&s->owner, NULL, __ATOMIC_RELEASE);
+    s->state = HAK_SLAB_DRAINING;
+    s->in_warm = 0;
+    s->in_owned = 0;
+    s->wnext = s->wprev = NULL;
+    abandoned_push(s);
+    hak_unlock(&ss_lock);
+}
+
+/* Takes the remote list of s, keeping its tag, and moves the blocks to the
+ * local free list. Caller acts as s's owner. Returns blocks moved. */
+static uint32_t collect_remote_keep_tag(hak_slab_t *s)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    while ((old & ~HAK_RT_MASK) != 0 &&
+           !atomic_compare_exchange_weak_explicit(&s->remote, &old, old & HAK_RT_MASK,
+                                                  memory_order_acquire, memory_order_relaxed)) {
+    }
+    hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
+    uint32_t n = 0;
+    while (b) {
+        hak_block_t *next = b->next;
+        b->next = s->free;
+        s->free = b;
+        n++;
+        b = next;
+    }
+    s->free_count += n;
+    s->used -= n;
+    return n;
+}
+
+hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
+{
+    if (__atomic_load_n(&abandoned[cls], __ATOMIC_RELAXED) == NULL)
+        return NULL;
+    hak_lock(&ss_lock);
+    hak_slab_t *s = abandoned[cls];
+    if (s) {
+        abandoned_remove(s);
+        collect_remote_keep_tag(s);
+        /* ABANDONED -> NORMAL; freers pushing meanwhile keep their blocks */
+        uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, old & ~HAK_RT_MASK,
+                                                      memory_order_acq_rel, memory_order_relaxed)) {
+        }
+        s->state = HAK_SLAB_HOT;
+        __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
+    }
+    hak_unlock(&ss_lock);
+    return s;
+}
+
+static size_t reclaim_locked(void)
+{
+    size_t n = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        hak_slab_t *s = abandoned[c];
+        while (s) {
+            hak_slab_t *next = s->onext;
+            collect_remote_keep_tag(s);
+            if (s->used == 0) {
+                abandoned_remove(s);
+                slab_release_locked(s);
+                n++;
+            }
+            s = next;
+        }
+    }
+    last_reclaim_ms = _hak_os_now_ms();
+    return n;
+}
+
+size_t _hak_ss_reclaim_abandoned(void)
+{
+    if (__atomic_load_n(&abandoned_count, __ATOMIC_RELAXED) == 0)
+        return 0;
+    hak_lock(&ss_lock);
+    size_t n = 0;
+    /* at most every 10 ms: a sweep walks every abandoned slab */
+    if (_hak_os_now_ms() - last_reclaim_ms >= 10)
+        n = reclaim_locked();
+    hak_unlock(&ss_lock);
+    return n;
+}
+
+size_t _hak_ss_purge(bool force)
+{
+    hak_lock(&ss_lock);
+    if (force)
+        reclaim_locked();
+    size_t n = purge_locked(_hak_os_now_ms(), force);
+    hak_unlock(&ss_lock);
+    return n;
+}
+
+void _hak_ss_counts(uint64_t *live, uint64_t *hot, uint64_t *draining, uint64_t *freed,
+                    uint64_t *cached)
+{
+    hak_lock(&ss_lock);
+    *live = ss_live;
+    *hot = *draining = *freed = 0;
+    for (size_t i = 0; i < ss_list_len; i++) {
+        hak_superslab_t *ss = ss_list[i];
+        for (unsigned j = 0; j < ss->nslabs; j++) {
+            unsigned st = ss->slabs[j].state;
+            *hot += st == HAK_SLAB_HOT;
+            *draining += st == HAK_SLAB_DRAINING;
+            *freed += st == HAK_SLAB_FREE;
+        }
+    }
+    *cached = empty_count;
+    hak_unlock(&ss_lock);
+}
