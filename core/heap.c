@@ -297,7 +297,8 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
                 b->key = hak_block_key(b);
                 head = b;
             }
-            s->bump = p + (size_t)n * bs;
+            /* read by remote freers validating a block: atomic, relaxed */
+            __atomic_store_n(&s->bump, p + (size_t)n * bs, __ATOMIC_RELAXED);
             s->used += n;
             h->free_list[cls] = head;
             h->count[cls] = n;

@@ -45,7 +45,7 @@
 #define HAK_SS_SHIFT 21                          /* SuperSlab: 2 MiB ...     */
 #define HAK_SS_SIZE ((size_t)1 << HAK_SS_SHIFT)  /* ... aligned to its size  */
 #define HAK_SS_MASK (HAK_SS_SIZE - 1)
-#define HAK_SS_HEADER_SIZE ((size_t)4096)        /* slab 0 starts after it   */
+#define HAK_SS_HEADER_SIZE ((size_t)8192)        /* slab 0 starts after it   */
 #define HAK_MAX_SLABS 32                         /* 64 KiB slabs             */
 
 #define HAK_NUM_CLASSES 56
@@ -156,6 +156,7 @@ typedef struct hak_slab {
     uint8_t pad0;
     /* --- shared --- */
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
+    uint64_t pad1;                    /* 128 bytes: indexing is a shift    */
 } hak_slab_t;
 
 typedef enum {
@@ -173,6 +174,7 @@ typedef struct hak_superslab {
     uint8_t on_partial;
     struct hak_superslab *next, *prev; /* partial list of its shift, or empty cache */
     uint64_t empty_since_ms;
+    uint64_t pad[3];
     hak_slab_t slabs[HAK_MAX_SLABS];
 } hak_superslab_t;
 
@@ -181,6 +183,7 @@ typedef struct hak_superslab {
 _Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
                "SuperSlab header must fit before slab 0");
 _Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
+_Static_assert(sizeof(hak_slab_t) == 128, "slab record must stay 128 bytes");
 
 /* Slab of a pointer known to lie in ss. */
 HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
@@ -188,12 +191,16 @@ HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
     return &ss->slabs[((uintptr_t)p - (uintptr_t)ss) >> ss->slab_shift];
 }
 
-/* Index of p in its slab if p is the start of a carved block, else -1. */
+/* True if p is the start of a block carved from s. The product is taken
+ * modulo 2^64: exact for offsets below 2^24 (slabs are at most 2 MiB), and
+ * an offset so large that it wraps (p below start) cannot satisfy the
+ * equality, while one beyond the slab fails the bump test. */
 HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
-    uintptr_t idx = (uintptr_t)(((unsigned __int128)off * s->recip) >> 40);
-    return idx * s->block_size == off && (const char *)p < s->bump;
+    uintptr_t idx = (uintptr_t)((off * s->recip) >> 40);
+    return idx * s->block_size == off &&
+           (const char *)p < __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 }
 
 /* Takes a FREE/UNUSED slab of class cls, sets it up HOT for heap. NULL if
