@@ -23,20 +23,24 @@ static HAK_SLOW void stats_malloc(hak_heap_t *h, unsigned cls, bool hit)
     h->stats.class_allocs[cls]++;
     if (hit)
         h->stats.tls_hits++;
+    _hak_stats_live_add(cls, hak_class_size[cls]);
 }
 
 static HAK_SLOW void stats_free(hak_heap_t *h, unsigned cls)
 {
     h->stats.free_calls++;
     h->stats.class_frees[cls]++;
+    _hak_stats_live_add(cls, -(int64_t)hak_class_size[cls]);
 }
 
 /* Counted on the caller's heap when it has one (frees need no heap). */
 static HAK_SLOW void stats_free_other(unsigned cls, bool remote)
 {
     hak_heap_t *h = hak_tls_heap;
-    if (h == &hak_empty_heap)
+    if (h == &hak_empty_heap) {
+        _hak_stats_live_add(cls, -(int64_t)hak_class_size[cls]);
         return;
+    }
     stats_free(h, cls);
     if (remote)
         h->stats.remote_frees++;
@@ -56,9 +60,12 @@ static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
 {
     hak_ensure_init();
     void *p = _hak_large_alloc(n, align, zero);
-    if (HAK_UNLIKELY(hak_stats_enabled) && p && hak_tls_heap != &hak_empty_heap) {
-        hak_tls_heap->stats.malloc_calls++;
-        hak_tls_heap->stats.large_allocs++;
+    if (HAK_UNLIKELY(hak_stats_enabled) && p) {
+        _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n);
+        if (hak_tls_heap != &hak_empty_heap) {
+            hak_tls_heap->stats.malloc_calls++;
+            hak_tls_heap->stats.large_allocs++;
+        }
     }
     return p;
 }
@@ -159,9 +166,12 @@ static HAK_SLOW void free_other(void *p, uintptr_t v)
     if (v & HAK_REG_LARGE) {
         hak_large_t *l = large_block_ok(v, p, "free");
         if (l) {
-            if (HAK_UNLIKELY(hak_stats_enabled) && hak_tls_heap != &hak_empty_heap) {
-                hak_tls_heap->stats.free_calls++;
-                hak_tls_heap->stats.large_frees++;
+            if (HAK_UNLIKELY(hak_stats_enabled)) {
+                _hak_stats_live_add(HAK_NUM_CLASSES, -(int64_t)l->size);
+                if (hak_tls_heap != &hak_empty_heap) {
+                    hak_tls_heap->stats.free_calls++;
+                    hak_tls_heap->stats.large_frees++;
+                }
             }
             _hak_large_free(l);
         }

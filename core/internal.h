@@ -435,6 +435,9 @@ HAK_HIDDEN void _hak_stats_fill(hak_stats_t *out);
 HAK_HIDDEN void _hak_stats_merge_exited(const hak_tcounters_t *c);
 HAK_HIDDEN void _hak_stats_note_invalid(void);
 HAK_HIDDEN void _hak_stats_maybe_interval(void);
+/* Live bytes per size class (index HAK_NUM_CLASSES: large blocks), kept
+ * exactly while statistics are on, with their peaks. */
+HAK_HIDDEN void _hak_stats_live_add(unsigned cls, int64_t bytes);
 
 /* ---------------------------------------------------------------------- */
 /* Utilities (util.c)                                                      */

@@ -18,6 +18,20 @@ static hak_tcounters_t exited;
 static hak_lock_t stats_lock = HAK_LOCK_INIT;
 static _Atomic(uint64_t) invalid_frees;
 static _Atomic(uint64_t) next_interval_ms;
+static _Atomic(int64_t) class_live[HAK_NUM_CLASSES + 1];
+static _Atomic(int64_t) class_peak[HAK_NUM_CLASSES + 1];
+
+void _hak_stats_live_add(unsigned cls, int64_t bytes)
+{
+    int64_t now = atomic_fetch_add_explicit(&class_live[cls], bytes, memory_order_relaxed) + bytes;
+    if (bytes <= 0)
+        return;
+    int64_t peak = atomic_load_explicit(&class_peak[cls], memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&class_peak[cls], &peak, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+}
 
 void _hak_stats_merge_exited(const hak_tcounters_t *c)
 {
@@ -55,13 +69,12 @@ void _hak_stats_fill(hak_stats_t *out)
     out->warm_misses = t.warm_misses;
     out->remote_frees = t.remote_frees;
     out->large_allocs = t.large_allocs;
-    uint64_t live = 0;
+    int64_t live = 0;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        if (t.class_allocs[c] > t.class_frees[c])
-            live += (t.class_allocs[c] - t.class_frees[c]) * hak_class_size[c];
+        live += atomic_load_explicit(&class_live[c], memory_order_relaxed);
     uint64_t ll, lb, lc, lcb;
     _hak_large_counts(&ll, &lb, &lc, &lcb);
-    out->live_bytes = live + lb;
+    out->live_bytes = (live > 0 ? (uint64_t)live : 0) + lb;
     uint64_t ss_live, hot, dr, fr, cached;
     _hak_ss_counts(&ss_live, &hot, &dr, &fr, &cached);
     out->superslabs_new = ss_live;
@@ -186,14 +199,17 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
             _hak_buf_str(b, "},\n  \"classes\": [");
         } else {
             _hak_buf_str(b, "size classes (with traffic):\n  class      size      allocs       frees  "
-                            "live_bytes\n");
+                            "live_bytes  peak_bytes\n");
         }
         bool fc = true;
         for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
             uint64_t a = t.class_allocs[c], fr2 = t.class_frees[c];
             if (!a && !fr2)
                 continue;
-            uint64_t live = a > fr2 ? (a - fr2) * hak_class_size[c] : 0;
+            int64_t lv = atomic_load_explicit(&class_live[c], memory_order_relaxed);
+            uint64_t live = lv > 0 ? (uint64_t)lv : 0;
+            int64_t pk = atomic_load_explicit(&class_peak[c], memory_order_relaxed);
+            uint64_t peakb = pk > 0 ? (uint64_t)pk : 0;
             if (json) {
                 _hak_buf_str(b, fc ? "\n    {\"class\": " : ",\n    {\"class\": ");
                 _hak_buf_u64(b, c);
@@ -205,6 +221,8 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
                 _hak_buf_u64(b, fr2);
                 _hak_buf_str(b, ", \"live_bytes\": ");
                 _hak_buf_u64(b, live);
+                _hak_buf_str(b, ", \"peak_bytes\": ");
+                _hak_buf_u64(b, peakb);
                 _hak_buf_str(b, "}");
             } else {
                 _hak_buf_str(b, "  ");
@@ -218,12 +236,36 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
                 _hak_buf_u64(b, fr2);
                 _hak_buf_pad(b, 53);
                 _hak_buf_u64(b, live);
+                _hak_buf_pad(b, 65);
+                _hak_buf_u64(b, peakb);
                 _hak_buf_char(b, '\n');
             }
             fc = false;
         }
-        if (json)
-            _hak_buf_str(b, "]");
+        int64_t llv = atomic_load_explicit(&class_live[HAK_NUM_CLASSES], memory_order_relaxed);
+        int64_t lpk = atomic_load_explicit(&class_peak[HAK_NUM_CLASSES], memory_order_relaxed);
+        if (json) {
+            _hak_buf_str(b, "],\n  \"large\": {\"allocs\": ");
+            _hak_buf_u64(b, t.large_allocs);
+            _hak_buf_str(b, ", \"frees\": ");
+            _hak_buf_u64(b, t.large_frees);
+            _hak_buf_str(b, ", \"live_bytes\": ");
+            _hak_buf_u64(b, llv > 0 ? (uint64_t)llv : 0);
+            _hak_buf_str(b, ", \"peak_bytes\": ");
+            _hak_buf_u64(b, lpk > 0 ? (uint64_t)lpk : 0);
+            _hak_buf_str(b, "}");
+        } else if (t.large_allocs || t.large_frees) {
+            _hak_buf_str(b, "  large");
+            _hak_buf_pad(b, 29);
+            _hak_buf_u64(b, t.large_allocs);
+            _hak_buf_pad(b, 41);
+            _hak_buf_u64(b, t.large_frees);
+            _hak_buf_pad(b, 53);
+            _hak_buf_u64(b, llv > 0 ? (uint64_t)llv : 0);
+            _hak_buf_pad(b, 65);
+            _hak_buf_u64(b, lpk > 0 ? (uint64_t)lpk : 0);
+            _hak_buf_char(b, '\n');
+        }
     } else if (json) {
         _hak_buf_str(b, "}");
     }
