@@ -35,19 +35,26 @@ LIB_SRCS  := $(CORE_SRCS) core/override.c
 HDRS      := include/hakmem.h core/internal.h
 
 LIB_OBJS  := $(patsubst core/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+HARD_OBJS := $(patsubst core/%.c,$(BUILD)/obj-hardened/%.o,$(LIB_SRCS))
+HAKMEM_HARDENED_SO := $(BUILD)/libhakmem_hardened.so
 CORE_OBJS := $(patsubst core/%.c,$(BUILD)/obj-core/%.o,$(CORE_SRCS))
 
-.PHONY: all lib core test unit-test asan-test tsan-test clean install uninstall demo deps
+.PHONY: all lib core hardened test unit-test asan-test tsan-test clean install uninstall demo deps
 
-all: lib
+all: lib hardened
 lib: $(HAKMEM_SO) $(HAKMEM_A)
+# The hardened library: encoded free lists, random carve order, canaries,
+# guard pages (see docs/HARDENING.md).
+hardened: $(HAKMEM_HARDENED_SO)
 core: $(BUILD)/libhakmem_core.a
 
 $(BUILD)/obj/%.o: core/%.c $(HDRS) | $(BUILD)/obj
 	$(CC) $(CFLAGS_LIB) -c $< -o $@
 $(BUILD)/obj-core/%.o: core/%.c $(HDRS) | $(BUILD)/obj-core
 	$(CC) $(CFLAGS_CORE) -c $< -o $@
-$(BUILD)/obj $(BUILD)/obj-core:
+$(BUILD)/obj-hardened/%.o: core/%.c $(HDRS) | $(BUILD)/obj-hardened
+	$(CC) $(CFLAGS_LIB) -DHAK_HARDENED -c $< -o $@
+$(BUILD)/obj $(BUILD)/obj-core $(BUILD)/obj-hardened:
 	mkdir -p $@
 
 $(BUILD)/libhakmem.so.$(VERSION): $(LIB_OBJS)
@@ -55,10 +62,30 @@ $(BUILD)/libhakmem.so.$(VERSION): $(LIB_OBJS)
 $(HAKMEM_SO): $(BUILD)/libhakmem.so.$(VERSION)
 	ln -sf libhakmem.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
+$(BUILD)/libhakmem_hardened.so.$(VERSION): $(HARD_OBJS)
+	$(CC) -shared -pthread -Wl,-soname,libhakmem_hardened.so.$(SOMAJOR) -Wl,-z,now -Wl,-z,relro -o $@ $(HARD_OBJS)
+$(HAKMEM_HARDENED_SO): $(BUILD)/libhakmem_hardened.so.$(VERSION)
+	ln -sf libhakmem_hardened.so.$(VERSION) $(BUILD)/libhakmem_hardened.so.$(SOMAJOR)
+	ln -sf libhakmem_hardened.so.$(SOMAJOR) $@
 $(HAKMEM_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(LIB_OBJS)
 $(BUILD)/libhakmem_core.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $(CORE_OBJS)
+
+# Everything `make test` needs on a fresh Debian machine.
+TEST_DEPS := libcmocka-dev pkg-config g++ python3 perl git sqlite3 time strace
+deps:
+	@scripts/ensure-deps.sh $(TEST_DEPS)
+
+TEST_SUITES ?= unit-test integration-test real-test bench-smoke
+test: deps
+	@$(MAKE) --no-print-directory lib core
+	@scripts/run-tests.sh $(TEST_SUITES)
+
+# The main job: build, run a real program under hakmem with its statistics,
+# then compare hakmem with glibc, mimalloc, jemalloc and tcmalloc.
+demo: lib
+	@scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)
@@ -66,3 +93,4 @@ clean:
 -include tests/tests.mk
 -include tests/integration.mk
 -include bench/bench.mk
+-include scripts/install.mk

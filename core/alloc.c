@@ -70,12 +70,49 @@ static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
     return p;
 }
 
+/* ---- hardened build: canary after each small block ----------------------
+ * The last 8 bytes of the block hold a canary and the requested size; the
+ * bytes between the requested size and the canary (up to 32 of them) are
+ * filled with a pattern. free() checks both, so even a one-byte overflow
+ * past the requested size is caught. malloc_usable_size() returns the
+ * requested size, so a program that writes up to it stays within bounds. */
+#ifdef HAK_HARDENED
+#define PAD_FILL 0xA5
+#define PAD_CHECK_MAX 32
+HAK_FAST uint32_t pad_canary(const void *p)
+{
+    return (uint32_t)(hak_secret >> 32) ^ (uint32_t)((uintptr_t)p >> 4);
+}
+static void pad_write(void *p, size_t bs, size_t n)
+{
+    uint32_t *w = (uint32_t *)((char *)p + bs - HAK_PAD);
+    w[0] = pad_canary(p);
+    w[1] = (uint32_t)n;
+    size_t fill = bs - HAK_PAD - n;
+    memset((char *)p + n, PAD_FILL, fill < PAD_CHECK_MAX ? fill : PAD_CHECK_MAX);
+}
+/* The requested size recorded in the block, or SIZE_MAX if the canary or
+ * the fill after the block was overwritten. */
+static size_t pad_size(const void *p, size_t bs)
+{
+    const uint32_t *w = (const uint32_t *)((const char *)p + bs - HAK_PAD);
+    if (w[0] != pad_canary(p) || w[1] > bs - HAK_PAD)
+        return SIZE_MAX;
+    size_t n = w[1], fill = bs - HAK_PAD - n;
+    const unsigned char *c = (const unsigned char *)p + n;
+    for (size_t i = 0; i < fill && i < PAD_CHECK_MAX; i++)
+        if (c[i] != PAD_FILL)
+            return SIZE_MAX;
+    return n;
+}
+#endif
+
 HAK_FAST void *alloc_class(unsigned cls)
 {
     hak_heap_t *h = hak_tls_heap;
     hak_block_t *b = h->free_list[cls];
     if (HAK_LIKELY(b != NULL)) {
-        h->free_list[cls] = b->next;
+        h->free_list[cls] = hak_next(b);
         h->count[cls]--;
         b->key = 0;
         if (HAK_UNLIKELY(hak_stats_enabled))
@@ -85,10 +122,24 @@ HAK_FAST void *alloc_class(unsigned cls)
     return malloc_refill(h, cls);
 }
 
+/* A block of class cls for a request of n bytes (hardened: with its
+ * canary written). */
+HAK_FAST void *alloc_small(unsigned cls, size_t n)
+{
+    void *p = alloc_class(cls);
+#ifdef HAK_HARDENED
+    if (p)
+        pad_write(p, hak_class_size[cls], n);
+#else
+    (void)n;
+#endif
+    return p;
+}
+
 HAK_API void *hak_malloc(size_t n)
 {
-    if (HAK_LIKELY(n <= HAK_SMALL_MAX))
-        return alloc_class(hak_size_class(n));
+    if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
+        return alloc_small(hak_size_class(n + HAK_PAD), n);
     return malloc_large(n, 0, false);
 }
 
@@ -119,7 +170,26 @@ static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
         _hak_report_bad_pointer(fn, p, "double free of", cls, s->block_size);
         return false;
     }
+#ifdef HAK_HARDENED
+    if (pad_size(p, s->block_size) == SIZE_MAX) {
+        _hak_report_bad_pointer(fn, p, "heap overflow: canary after the block overwritten at", cls,
+                                s->block_size);
+        return false;
+    }
+#endif
     return true;
+}
+
+/* hardened: HAKMEM_ZERO_ON_FREE clears a block as it is freed */
+HAK_FAST void zero_on_free(void *p, size_t bs)
+{
+#ifdef HAK_HARDENED
+    if (HAK_UNLIKELY(hak_opt(HAK_OPT_ZERO_ON_FREE)))
+        memset(p, 0, bs);
+#else
+    (void)p;
+    (void)bs;
+#endif
 }
 
 static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
@@ -128,10 +198,11 @@ static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
         return;
     hak_block_t *b = p;
     hak_heap_t *h = hak_tls_heap;
+    zero_on_free(p, s->block_size);
     if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
         /* checks passed after all (cannot happen: the fast path took it) */
         unsigned cls = s->cls;
-        b->next = h->free_list[cls];
+        hak_set_next(b, h->free_list[cls]);
         b->key = hak_block_key(b);
         h->free_list[cls] = b;
         if (++h->count[cls] > hak_tcache_max[cls])
@@ -153,7 +224,7 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
         return NULL;
     }
     if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != HAK_LARGE_LIVE) {
-        _hak_report_bad_pointer(fn, p, "double free of large block", -1, l->map_size);
+        _hak_report_bad_pointer(fn, p, "double free of large block", -1, l->span);
         return NULL;
     }
     return l;
@@ -189,9 +260,14 @@ HAK_API void hak_free(void *p)
         hak_heap_t *h = hak_tls_heap;
         hak_block_t *b = p;
         if (HAK_LIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h &&
-                       hak_slab_is_block(s, p) && b->key != hak_block_key(b))) {
+                       hak_slab_is_block(s, p) && b->key != hak_block_key(b)
+#ifdef HAK_HARDENED
+                       && pad_size(p, s->block_size) != SIZE_MAX
+#endif
+                       )) {
             unsigned cls = s->cls;
-            b->next = h->free_list[cls];
+            zero_on_free(p, s->block_size);
+            hak_set_next(b, h->free_list[cls]);
             b->key = hak_block_key(b);
             h->free_list[cls] = b;
             if (HAK_UNLIKELY(hak_stats_enabled))
@@ -217,11 +293,17 @@ static size_t usable_checked(const void *cp, const char *fn)
     if (v & HAK_REG_SMALL) {
         hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
         hak_slab_t *s = hak_ss_slab_of(ss, p);
-        return small_block_ok(s, p, fn) ? s->block_size : 0;
+        if (!small_block_ok(s, p, fn))
+            return 0;
+#ifdef HAK_HARDENED
+        return pad_size(p, s->block_size);
+#else
+        return s->block_size;
+#endif
     }
     if (v & HAK_REG_LARGE) {
         hak_large_t *l = large_block_ok(v, p, fn);
-        return l ? l->map_size - (size_t)((char *)p - l->base) : 0;
+        return l ? l->span : 0;
     }
     _hak_report_bad_pointer(fn, p, "invalid pointer (not allocated by hakmem)", -1, 0);
     return 0;
@@ -271,8 +353,8 @@ HAK_API void *hak_calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (n <= HAK_SMALL_MAX) {
-        void *p = alloc_class(hak_size_class(n));
+    if (n <= HAK_SMALL_MAX - HAK_PAD) {
+        void *p = alloc_small(hak_size_class(n + HAK_PAD), n);
         if (p)
             memset(p, 0, n);
         return p;
@@ -297,9 +379,17 @@ HAK_API void *hak_realloc(void *p, size_t n)
             errno = EINVAL;
             return NULL;
         }
-        old = s->block_size;
+        size_t bs = s->block_size;
         /* same block if it fits and is not more than twice what is needed */
-        if (n <= old && (n > old / 2 || old <= 16))
+        bool keep = n + HAK_PAD <= bs && (n + HAK_PAD > bs / 2 || bs <= 16);
+#ifdef HAK_HARDENED
+        old = pad_size(p, bs);
+        if (keep)
+            pad_write(p, bs, n);
+#else
+        old = bs;
+#endif
+        if (keep)
             return p;
     } else if (v & HAK_REG_LARGE) {
         hak_large_t *l = large_block_ok(v, p, "realloc");
@@ -307,8 +397,8 @@ HAK_API void *hak_realloc(void *p, size_t n)
             errno = EINVAL;
             return NULL;
         }
-        old = l->map_size - (size_t)((char *)p - l->base);
-        if (n > HAK_SMALL_MAX && (char *)p == l->base) {
+        old = l->span;
+        if (n > HAK_SMALL_MAX) {
             void *r = _hak_large_realloc(l, n);
             if (r)
                 return r;
@@ -350,14 +440,15 @@ static void *alloc_aligned(size_t align, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    if (align <= HAK_SMALL_ALIGN_MAX && n <= HAK_SMALL_MAX) {
+    if (align <= HAK_SMALL_ALIGN_MAX && n <= HAK_SMALL_MAX - HAK_PAD) {
         /* every block of a class whose size is a multiple of align is
          * aligned: slabs start on 4 KiB boundaries at least */
-        unsigned cls = hak_size_class(n < align ? align : n);
+        size_t need = n + HAK_PAD;
+        unsigned cls = hak_size_class(need < align ? align : need);
         while (cls < HAK_NUM_CLASSES && hak_class_size[cls] % align != 0)
             cls++;
         if (cls < HAK_NUM_CLASSES)
-            return alloc_class(cls);
+            return alloc_small(cls, n);
     }
     return malloc_large(n, align, false);
 }

@@ -119,24 +119,9 @@ static uintptr_t rt_tag(uintptr_t v) { return v & HAK_RT_MASK; }
  * Owner only. Returns the number of blocks moved. */
 static uint32_t collect_remote(hak_heap_t *h, hak_slab_t *s)
 {
-    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
-    if ((old & ~HAK_RT_MASK) == 0)
-        return 0;
-    while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, rt_tag(old),
-                                                  memory_order_acquire, memory_order_relaxed)) {
-    }
-    hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
-    uint32_t n = 0;
-    while (b) {
-        hak_block_t *next = b->next;
-        b->next = s->free;
-        s->free = b;
-        n++;
-        b = next;
-    }
-    s->free_count += n;
-    s->used -= n;
-    HAK_STAT(h, remote_collected);
+    uint32_t n = _hak_slab_collect_remote(s);
+    if (n)
+        HAK_STAT(h, remote_collected);
     return n;
 }
 
@@ -190,17 +175,7 @@ static void drain_pending(hak_heap_t *h)
                 break;
         }
         s->pnext = NULL;
-        hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
-        uint32_t n = 0;
-        while (b) {
-            hak_block_t *bn = b->next;
-            b->next = s->free;
-            s->free = b;
-            n++;
-            b = bn;
-        }
-        s->free_count += n;
-        s->used -= n;
+        _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
         if (!s->in_warm)
             warm_push(h, s);
         slab_maybe_release(h, s);
@@ -226,8 +201,10 @@ static hak_heap_t *heap_create(void)
             all_heaps = h;
         }
     }
-    if (h)
+    if (h) {
         h->live = 1;
+        h->rng = (hak_secret ^ (uintptr_t)h) | 1;
+    }
     hak_unlock(&heap_lock);
     if (!h)
         return NULL;
@@ -290,13 +267,35 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
                 n = (uint32_t)left;
             char *p = s->bump;
             hak_block_t *head = NULL;
-            /* link back to front so the list runs in address order */
+#ifdef HAK_HARDENED
+            /* hardened: hand the batch out in a random order */
+            uint16_t order[1024];
+            for (uint32_t i = 0; i < n; i++)
+                order[i] = (uint16_t)i;
+            for (uint32_t i = n; i > 1; i--) {
+                h->rng ^= h->rng << 13;
+                h->rng ^= h->rng >> 7;
+                h->rng ^= h->rng << 17;
+                uint32_t j = (uint32_t)(h->rng % i);
+                uint16_t t = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = t;
+            }
             for (uint32_t i = n; i-- > 0;) {
-                hak_block_t *b = (hak_block_t *)(p + (size_t)i * bs);
-                b->next = head;
+                hak_block_t *b = (hak_block_t *)(p + (size_t)order[i] * bs);
+                hak_set_next(b, head);
                 b->key = hak_block_key(b);
                 head = b;
             }
+#else
+            /* link back to front so the list runs in address order */
+            for (uint32_t i = n; i-- > 0;) {
+                hak_block_t *b = (hak_block_t *)(p + (size_t)i * bs);
+                hak_set_next(b, head);
+                b->key = hak_block_key(b);
+                head = b;
+            }
+#endif
             /* read by remote freers validating a block: atomic, relaxed */
             __atomic_store_n(&s->bump, p + (size_t)n * bs, __ATOMIC_RELAXED);
             s->used += n;
@@ -317,7 +316,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
     }
     list = h->free_list[cls];
 pop:
-    h->free_list[cls] = list->next;
+    h->free_list[cls] = hak_next(list);
     h->count[cls]--;
     list->key = 0;
     return list;
@@ -330,14 +329,10 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
     uint32_t keep = hak_tcache_max[cls] / 2;
     while (h->count[cls] > keep) {
         hak_block_t *b = h->free_list[cls];
-        h->free_list[cls] = b->next;
+        h->free_list[cls] = hak_next(b);
         h->count[cls]--;
-        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
-        hak_slab_t *s = hak_ss_slab_of(ss, b);
-        b->next = s->free;
-        s->free = b;
-        s->free_count++;
-        s->used--;
+        hak_slab_t *s = hak_block_slab(b);
+        hak_slab_put(s, b);
         if (!s->in_warm)
             slab_rewarm(h, s);
         if (s->used == 0)
@@ -352,7 +347,7 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
     uintptr_t tag;
     for (;;) {
         tag = rt_tag(old);
-        b->next = (hak_block_t *)(old & ~HAK_RT_MASK);
+        hak_set_next(b, (hak_block_t *)(old & ~HAK_RT_MASK));
         uintptr_t nt = tag == HAK_RT_FULL ? HAK_RT_NOTIFYING : tag;
         if (atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | nt,
                                                   memory_order_acq_rel, memory_order_relaxed))
@@ -381,13 +376,8 @@ static void heap_teardown(hak_heap_t *h)
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         hak_block_t *b = h->free_list[c];
         while (b) {
-            hak_block_t *next = b->next;
-            hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
-            hak_slab_t *s = hak_ss_slab_of(ss, b);
-            b->next = s->free;
-            s->free = b;
-            s->free_count++;
-            s->used--;
+            hak_block_t *next = hak_next(b);
+            hak_slab_put(hak_block_slab(b), b);
             b = next;
         }
         h->free_list[c] = NULL;
@@ -407,15 +397,7 @@ static void heap_teardown(hak_heap_t *h)
                                                       memory_order_acq_rel, memory_order_relaxed))
                 break;
         }
-        hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
-        while (b) {
-            hak_block_t *next = b->next;
-            b->next = s->free;
-            s->free = b;
-            s->free_count++;
-            s->used--;
-            b = next;
-        }
+        _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
     }
     /* 3. nothing can be pushed on pending any more: forget it */
     atomic_store_explicit(&h->pending, NULL, memory_order_relaxed);
@@ -487,13 +469,9 @@ void _hak_heap_collect_all(hak_heap_t *h)
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         hak_block_t *b = h->free_list[c];
         while (b) {
-            hak_block_t *next = b->next;
-            hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK);
-            hak_slab_t *s = hak_ss_slab_of(ss, b);
-            b->next = s->free;
-            s->free = b;
-            s->free_count++;
-            s->used--;
+            hak_block_t *next = hak_next(b);
+            hak_slab_t *s = hak_block_slab(b);
+            hak_slab_put(s, b);
             if (!s->in_warm)
                 slab_rewarm(h, s);
             b = next;

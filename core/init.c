@@ -28,6 +28,19 @@ extern char **environ;
 
 _Atomic(int) hak_init_state;
 uintptr_t hak_secret;
+#ifdef HAK_HARDENED
+uintptr_t hak_link_secret;
+
+void _hak_corrupt_list(const void *where)
+{
+    char buf[160];
+    hak_buf_t b = {buf, 0, sizeof buf};
+    _hak_buf_str(&b, "free list corrupted at ");
+    _hak_buf_ptr(&b, where);
+    _hak_buf_str(&b, " (a freed block was written to)");
+    _hak_fatal(b.p);
+}
+#endif
 static bool env_was_missing;
 
 static uintptr_t make_secret(void)
@@ -56,6 +69,9 @@ void _hak_init_slow(void)
     int expect = 0;
     if (atomic_compare_exchange_strong(&hak_init_state, &expect, 1)) {
         hak_secret = make_secret();
+#ifdef HAK_HARDENED
+        hak_link_secret = (hak_secret * 0x9E3779B97F4A7C15ull) & ~(uintptr_t)0xF;
+#endif
         env_was_missing = environ == NULL;
         _hak_options_init(environ);
         apply_options();

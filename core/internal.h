@@ -54,6 +54,16 @@
 /* Alignments up to this are served from size classes; above, by the large
  * path (its spans are 2 MiB aligned or more). */
 #define HAK_SMALL_ALIGN_MAX ((size_t)4096)
+/* The hardened build (HAK_HARDENED) keeps an 8-byte canary word after
+ * every small block and guard pages around large blocks and SuperSlabs. */
+#ifdef HAK_HARDENED
+#define HAK_PAD ((size_t)8)
+#define HAK_GUARD HAK_PAGE_SIZE
+#else
+#define HAK_PAD ((size_t)0)
+#define HAK_GUARD ((size_t)0)
+#endif
+
 /* Requests above this fail with ENOMEM (like glibc, PTRDIFF_MAX). */
 #define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX - HAK_SS_SIZE * 2)
 
@@ -91,6 +101,29 @@ HAK_FAST uintptr_t hak_block_key(const void *b)
 {
     return hak_secret ^ (uintptr_t)b;
 }
+
+/* Free-list links. In the hardened build a link is stored encoded with a
+ * per-process secret and its own address, so a use-after-free write cannot
+ * aim the list at memory of its choice; a decoded link that is not 16-byte
+ * aligned is reported as corruption. */
+#ifdef HAK_HARDENED
+extern uintptr_t hak_link_secret HAK_HIDDEN;
+HAK_HIDDEN void _hak_corrupt_list(const void *where) __attribute__((noreturn, cold));
+HAK_FAST hak_block_t *hak_next(const hak_block_t *b)
+{
+    uintptr_t v = (uintptr_t)b->next ^ hak_link_secret ^ ((uintptr_t)b >> 4);
+    if (HAK_UNLIKELY(v & (HAK_MIN_ALIGN - 1)))
+        _hak_corrupt_list(b);
+    return (hak_block_t *)v;
+}
+HAK_FAST void hak_set_next(hak_block_t *b, hak_block_t *n)
+{
+    b->next = (hak_block_t *)((uintptr_t)n ^ hak_link_secret ^ ((uintptr_t)b >> 4));
+}
+#else
+HAK_FAST hak_block_t *hak_next(const hak_block_t *b) { return b->next; }
+HAK_FAST void hak_set_next(hak_block_t *b, hak_block_t *n) { b->next = n; }
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* Slabs and SuperSlabs (superslab.c)                                      */
@@ -203,6 +236,27 @@ HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
            (const char *)p < __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 }
 
+/* Gives block b back to its slab's local free list (caller owns s). */
+HAK_FAST void hak_slab_put(hak_slab_t *s, hak_block_t *b)
+{
+    hak_set_next(b, s->free);
+    s->free = b;
+    s->free_count++;
+    s->used--;
+}
+
+/* Moves a chain of blocks (a remote list) to s's local free list; returns
+ * its length. Caller acts as s's owner. */
+HAK_HIDDEN uint32_t _hak_slab_take_chain(hak_slab_t *s, hak_block_t *b);
+/* Takes s's remote list (keeping its tag) into the local free list. */
+HAK_HIDDEN uint32_t _hak_slab_collect_remote(hak_slab_t *s);
+
+/* Slab of a block known to be in a SuperSlab. */
+HAK_FAST hak_slab_t *hak_block_slab(const void *b)
+{
+    return hak_ss_slab_of((hak_superslab_t *)((uintptr_t)b & ~HAK_SS_MASK), b);
+}
+
 /* Takes a FREE/UNUSED slab of class cls, sets it up HOT for heap. NULL if
  * the OS refuses memory. */
 HAK_HIDDEN hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap);
@@ -232,7 +286,9 @@ typedef struct hak_large {
     uint32_t state;            /* HAK_LARGE_LIVE / HAK_LARGE_CACHED        */
     char *base;                /* start of the mapping (2 MiB aligned)     */
     size_t map_size;           /* bytes mapped (page multiple)             */
-    char *user;                /* pointer handed out                       */
+    char *user;                /* pointer handed out (== base, or after a
+                                  guard page in the hardened build)        */
+    size_t span;               /* bytes usable from user (page multiple)   */
     size_t size;               /* bytes requested                          */
     uint64_t cached_at_ms;
     uint8_t zeroed;            /* fresh from the OS: pages read as zero     */
@@ -346,6 +402,7 @@ typedef struct hak_heap {
     struct hak_heap *next_all;         /* every heap ever made               */
     struct hak_heap *next_free;        /* pool of heaps of exited threads    */
     uint8_t live;
+    uint64_t rng;                      /* hardened: carve order             */
     hak_tcounters_t stats;
 } hak_heap_t;
 
@@ -385,6 +442,8 @@ HAK_HIDDEN void _hak_os_write_fd(int fd, const char *s, size_t n);
 HAK_HIDDEN void *_hak_meta_alloc(size_t size);  /* zeroed, never freed */
 HAK_HIDDEN void _hak_os_thp_advise(void *p, size_t size);
 HAK_HIDDEN void _hak_os_lock(void);
+/* Makes [p, p+size) inaccessible (guard pages, hardened build). */
+HAK_HIDDEN void _hak_os_guard(void *p, size_t size);
 HAK_HIDDEN void _hak_os_unlock(void);
 
 /* ---------------------------------------------------------------------- */
@@ -405,6 +464,7 @@ typedef enum {
     HAK_OPT_WARM_POOL_STATS,
     HAK_OPT_SS_OS_STATS,
     HAK_OPT_VERBOSE,
+    HAK_OPT_ZERO_ON_FREE,     /* hardened build: clear blocks when freed    */
     HAK_OPT_COUNT
 } hak_opt_id_t;
 

@@ -3,10 +3,13 @@
  * alignment exceeds what size classes give (4 KiB).
  *
  * Each large block is its own mapping, aligned to 2 MiB (or to its
- * alignment, if larger), with the user pointer at the start of the mapping.
- * Its record (hak_large_t) lives in the metadata arena, not in the block, and
- * is found through the registry by the block's 2 MiB chunk; since every
- * large mapping starts on a chunk boundary, no two objects share a chunk.
+ * alignment, if larger), with the user pointer at the start of the mapping
+ * (in the hardened build: after a guard page, with another guard page after
+ * the block). Its record (hak_large_t) lives in the metadata arena, not in
+ * the block, and is found through the registry by the 2 MiB chunk of the
+ * user pointer; every large mapping starts on a chunk boundary and the user
+ * pointer lies in the mapping's first chunk or one only it covers, so no two
+ * objects share a chunk.
  *
  * Freed blocks go to a cache (most recent first, bounded by
  * HAKMEM_LARGE_CACHE bytes) and are reused by later requests of a similar
@@ -67,7 +70,7 @@ static void cache_unlink(hak_large_t *l)
 
 static void destroy_locked(hak_large_t *l)
 {
-    _hak_reg_remove(l->base);
+    _hak_reg_remove(l->user);
     _hak_os_unmap(l->base, l->map_size);
     meta_put_locked(l);
 }
@@ -82,9 +85,9 @@ static size_t purge_cache_locked(bool force)
         if (!force && now - l->cached_at_ms < delay)
             break;
         if (!l->purged) {
-            _hak_os_purge_add(l->base, l->map_size);
+            _hak_os_purge_add(l->user, l->span);
             l->purged = 1;
-            bytes += l->map_size;
+            bytes += l->span;
         }
     }
     if (bytes)
@@ -101,15 +104,19 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     }
     size_t need = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
     size_t map_align = align > HAK_SS_SIZE ? align : HAK_SS_SIZE;
+    /* hardened: a guard page before the block (the block keeps its
+     * alignment) and one after it */
+    size_t off = HAK_GUARD ? (align > HAK_GUARD ? align : HAK_GUARD) : 0;
     hak_lock(&large_lock);
     /* best fit among cached blocks no more than 1/4 bigger than needed */
     hak_large_t *best = NULL;
     for (hak_large_t *l = cache_head; l; l = l->next) {
-        if (l->map_size >= need && l->map_size - need <= need / 4 &&
-            ((uintptr_t)l->base & (map_align - 1)) == 0 &&
-            (!best || l->map_size < best->map_size)) {
+        if (l->span >= need && l->span - need <= need / 4 &&
+            (size_t)(l->user - l->base) == off &&
+            ((uintptr_t)l->user & ((align > HAK_PAGE_SIZE ? align : HAK_PAGE_SIZE) - 1)) == 0 &&
+            (!best || l->span < best->span)) {
             best = l;
-            if (l->map_size == need)
+            if (l->span == need)
                 break;
         }
     }
@@ -124,7 +131,8 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
             errno = ENOMEM;
             return NULL;
         }
-        char *base = _hak_os_map_aligned(need, map_align);
+        size_t map_size = off + need + HAK_GUARD;
+        char *base = _hak_os_map_aligned(map_size, map_align);
         if (!base) {
             /* give cached memory back and try once more */
             while (cache_tail) {
@@ -132,24 +140,29 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
                 cache_unlink(v);
                 destroy_locked(v);
             }
-            base = _hak_os_map_aligned(need, map_align);
+            base = _hak_os_map_aligned(map_size, map_align);
         }
-        if (!base || !_hak_reg_insert(base, (uintptr_t)l | HAK_REG_LARGE)) {
+        if (!base || !_hak_reg_insert(base + off, (uintptr_t)l | HAK_REG_LARGE)) {
             if (base)
-                _hak_os_unmap(base, need);
+                _hak_os_unmap(base, map_size);
             meta_put_locked(l);
             hak_unlock(&large_lock);
             errno = ENOMEM;
             return NULL;
         }
+        if (HAK_GUARD) {
+            _hak_os_guard(base + off - HAK_GUARD, HAK_GUARD);
+            _hak_os_guard(base + off + need, HAK_GUARD);
+        }
         l->base = base;
-        l->map_size = need;
+        l->map_size = map_size;
+        l->user = base + off;
+        l->span = need;
         l->zeroed = 1;
         l->purged = 0;
     }
     l->magic = HAK_LARGE_MAGIC;
     l->state = HAK_LARGE_LIVE;
-    l->user = l->base;
     l->size = size;
     live_n++;
     live_bytes += l->map_size;
@@ -205,22 +218,23 @@ void *_hak_large_realloc(hak_large_t *l, size_t size)
     size_t need = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
     hak_lock(&large_lock);
     void *r = NULL;
-    if (need <= l->map_size) {
+    if (need <= l->span) {
         /* shrink: give back the tail if at least half is unused */
-        if (need <= l->map_size / 2 && _hak_os_remap_inplace(l->base, l->map_size, need)) {
+        if (!HAK_GUARD && need <= l->span / 2 &&
+            _hak_os_remap_inplace(l->base, l->map_size, need)) {
             live_bytes -= l->map_size - need;
-            l->map_size = need;
+            l->map_size = l->span = need;
         }
         l->size = size;
         r = l->user;
-    } else {
+    } else if (!HAK_GUARD) {
         /* grow in place, with some slack so repeated growth stays cheap */
         size_t want = need + need / 8;
         want = hak_align_up(want, HAK_PAGE_SIZE);
         if (_hak_os_remap_inplace(l->base, l->map_size, want) ||
             (want = need, _hak_os_remap_inplace(l->base, l->map_size, need))) {
             live_bytes += want - l->map_size;
-            l->map_size = want;
+            l->map_size = l->span = want;
             l->size = size;
             r = l->user;
         }

@@ -47,6 +47,8 @@ const hak_option_t hak_options[HAK_OPT_COUNT] = {
                              "print the SuperSlab and OS part of the statistics at exit"},
     [HAK_OPT_VERBOSE] = {"VERBOSE", HAK_OT_BOOL, 0, 0, 1, NULL,
                          "print the options in force at start-up"},
+    [HAK_OPT_ZERO_ON_FREE] = {"ZERO_ON_FREE", HAK_OT_BOOL, 0, 0, 1, NULL,
+                              "hardened library only: clear every block when it is freed"},
 };
 
 long long hak_opt_values[HAK_OPT_COUNT];

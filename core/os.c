@@ -323,3 +323,10 @@ void _hak_os_unlock(void)
     hak_unlock(&purge_lock);
     hak_unlock(&meta_lock);
 }
+
+void _hak_os_guard(void *p, size_t size)
+{
+    int saved = errno;
+    mprotect(p, size, PROT_NONE);
+    errno = saved;
+}

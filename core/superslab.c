@@ -89,10 +89,16 @@ static char *slab_base(hak_superslab_t *ss, unsigned idx)
     return idx == 0 ? b + HAK_SS_HEADER_SIZE : b;
 }
 
+/* Bytes of slab idx that hold blocks: slab 0 starts after the header; in
+ * the hardened build the last page of a SuperSlab is a guard page. */
 static size_t slab_span(hak_superslab_t *ss, unsigned idx)
 {
     size_t n = (size_t)1 << ss->slab_shift;
-    return idx == 0 ? n - HAK_SS_HEADER_SIZE : n;
+    if (idx == 0)
+        n -= HAK_SS_HEADER_SIZE;
+    if (idx + 1u == ss->nslabs)
+        n -= HAK_GUARD;
+    return n;
 }
 
 static void list_push(hak_superslab_t **head, hak_superslab_t *ss)
@@ -182,6 +188,8 @@ static hak_superslab_t *ss_new_locked(unsigned shift)
     if (!ss)
         return NULL;
     _hak_os_thp_advise(ss, HAK_SS_SIZE);
+    if (HAK_GUARD)
+        _hak_os_guard((char *)ss + HAK_SS_SIZE - HAK_GUARD, HAK_GUARD);
     if (!ss_list_add(ss) || !_hak_reg_insert(ss, (uintptr_t)ss | HAK_REG_SMALL)) {
         ss_list_del(ss);
         _hak_os_unmap(ss, HAK_SS_SIZE);
@@ -373,20 +381,12 @@ void _hak_ss_slab_abandon(hak_slab_t *s)
     hak_unlock(&ss_lock);
 }
 
-/* Takes the remote list of s, keeping its tag, and moves the blocks to the
- * local free list. Caller acts as s's owner. Returns blocks moved. */
-static uint32_t collect_remote_keep_tag(hak_slab_t *s)
+uint32_t _hak_slab_take_chain(hak_slab_t *s, hak_block_t *b)
 {
-    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
-    while ((old & ~HAK_RT_MASK) != 0 &&
-           !atomic_compare_exchange_weak_explicit(&s->remote, &old, old & HAK_RT_MASK,
-                                                  memory_order_acquire, memory_order_relaxed)) {
-    }
-    hak_block_t *b = (hak_block_t *)(old & ~HAK_RT_MASK);
     uint32_t n = 0;
     while (b) {
-        hak_block_t *next = b->next;
-        b->next = s->free;
+        hak_block_t *next = hak_next(b);
+        hak_set_next(b, s->free);
         s->free = b;
         n++;
         b = next;
@@ -394,6 +394,17 @@ static uint32_t collect_remote_keep_tag(hak_slab_t *s)
     s->free_count += n;
     s->used -= n;
     return n;
+}
+
+uint32_t _hak_slab_collect_remote(hak_slab_t *s)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    if ((old & ~HAK_RT_MASK) == 0)
+        return 0;
+    while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, old & HAK_RT_MASK,
+                                                  memory_order_acquire, memory_order_relaxed)) {
+    }
+    return _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
 }
 
 hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
@@ -404,7 +415,7 @@ hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
     hak_slab_t *s = abandoned[cls];
     if (s) {
         abandoned_remove(s);
-        collect_remote_keep_tag(s);
+        _hak_slab_collect_remote(s);
         /* ABANDONED -> NORMAL; freers pushing meanwhile keep their blocks */
         uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
         while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, old & ~HAK_RT_MASK,
@@ -424,7 +435,7 @@ static size_t reclaim_locked(void)
         hak_slab_t *s = abandoned[c];
         while (s) {
             hak_slab_t *next = s->onext;
-            collect_remote_keep_tag(s);
+            _hak_slab_collect_remote(s);
             if (s->used == 0) {
                 abandoned_remove(s);
                 slab_release_locked(s);
