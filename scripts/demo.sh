@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job, for a newcomer: build hakmem, run a real program under it
+# with its statistics shown, then compare it with glibc, mimalloc, jemalloc
+# and tcmalloc on the benchmark suite (medians of RUNS interleaved runs).
+#   scripts/demo.sh            (make demo)     RUNS=3 by default here
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LIB="$PWD/build/libhakmem.so"
+[ -e "$LIB" ] || make lib
+
+echo "== 1. A real program under hakmem: python3 building and sorting a large dict, with HAKMEM_STATS=1"
+PY=$(command -v python3)
+prog='import json, collections
+d = {str(i): [i] * (i % 17) for i in range(200000)}
+c = collections.Counter(len(v) for v in d.values())
+s = json.dumps(sorted(c.items()))
+print("python3 result:", len(d), s[:60])'
+echo "-- without hakmem:"
+"$PY" -c "$prog"
+echo "-- with LD_PRELOAD=$LIB (statistics on stderr):"
+HAKMEM_STATS=1 LD_PRELOAD="$LIB" "$PY" -c "$prog"
+
+echo
+echo "== 2. The benchmark comparison (make bench RUNS=${RUNS:-3})"
+make --no-print-directory bench RUNS="${RUNS:-3}"
