@@ -136,6 +136,8 @@ __attribute__((constructor(101))) static void hak_constructor(void)
         _hak_heap_setup(); /* bounds depend on the options */
     }
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (hak_stats_enabled && !hak_opt_strings[HAK_OPT_STATS_FILE])
+        _hak_stats_keep_stderr();
     if (hak_opt(HAK_OPT_VERBOSE))
         print_options();
 }

@@ -491,6 +491,7 @@ extern int hak_stats_enabled HAK_HIDDEN;
 #define HAK_STAT(h, field) \
     do { if (HAK_UNLIKELY(hak_stats_enabled)) (h)->stats.field++; } while (0)
 HAK_HIDDEN void _hak_stats_report(void);
+HAK_HIDDEN void _hak_stats_keep_stderr(void);
 HAK_HIDDEN void _hak_stats_fill(hak_stats_t *out);
 HAK_HIDDEN void _hak_stats_merge_exited(const hak_tcounters_t *c);
 HAK_HIDDEN void _hak_stats_note_invalid(void);

@@ -65,7 +65,7 @@ static bool streq_ci(const char *a, const char *b, size_t n)
         if (x != y || y == '\0')
             return false;
     }
-    return b[n] == '\0';
+    return a[n] == '\0'; /* the value ends where the word does */
 }
 
 static bool parse_number(const char *s, bool size, long long *out)
@@ -129,7 +129,7 @@ static bool parse_enum(const hak_option_t *o, const char *s, long long *out)
         const char *e = n;
         while (*e && *e != '|')
             e++;
-        if (streq_ci(s, n, (size_t)(e - n)) && strlen(s) == (size_t)(e - n)) {
+        if (streq_ci(s, n, (size_t)(e - n))) {
             *out = idx;
             return true;
         }

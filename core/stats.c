@@ -7,7 +7,9 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -275,11 +277,38 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
         b->len = 0;
 }
 
+/* Programs such as coreutils close stderr before exit handlers run; the
+ * report then goes to a copy of stderr taken at start-up, used only while it
+ * still is the same file. */
+static int stderr_copy = -1;
+static dev_t stderr_dev;
+static ino_t stderr_ino;
+
+void _hak_stats_keep_stderr(void)
+{
+    struct stat st;
+    if (stderr_copy >= 0 || fstat(2, &st) != 0)
+        return;
+    stderr_copy = fcntl(2, F_DUPFD_CLOEXEC, 10);
+    stderr_dev = st.st_dev;
+    stderr_ino = st.st_ino;
+}
+
+static int stderr_fd(void)
+{
+    struct stat st;
+    if (fcntl(2, F_GETFD) != -1 || stderr_copy < 0)
+        return 2;
+    if (fstat(stderr_copy, &st) == 0 && st.st_dev == stderr_dev && st.st_ino == stderr_ino)
+        return stderr_copy;
+    return 2;
+}
+
 static int open_stats_file(void)
 {
     const char *pat = hak_opt_strings[HAK_OPT_STATS_FILE];
     if (!pat)
-        return 2;
+        return stderr_fd();
     char path[512];
     hak_buf_t b = {path, 0, sizeof path};
     for (const char *s = pat; *s; s++) {
@@ -307,7 +336,7 @@ static void emit(bool all, bool warm, bool ssos)
     if (b.len) {
         int fd = open_stats_file();
         _hak_os_write_fd(fd, b.p, b.len);
-        if (fd != 2)
+        if (fd != 2 && fd != stderr_copy)
             close(fd);
     }
     hak_unlock(&report_lock);

@@ -9,7 +9,7 @@ LIB="$PWD/build/libhakmem.so"
 [ -e "$LIB" ] || make lib
 
 echo "== 1. A real program under hakmem: python3 building and sorting a large dict, with HAKMEM_STATS=1"
-PY=$(command -v python3)
+PY=$(python3 -c "import sys; print(sys.executable)")  # the real binary, not a wrapper script
 prog='import json, collections
 d = {str(i): [i] * (i % 17) for i in range(200000)}
 c = collections.Counter(len(v) for v in d.values())

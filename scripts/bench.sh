@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2086  # lists of names (ALLOCATORS, ...) are split on purpose
+# scripts/bench.sh -- compare hakmem with glibc, mimalloc, jemalloc and
+# tcmalloc on every benchmark.
+#
+#   scripts/bench.sh [--quick] [--runs N]
+#
+# Environment (all optional):
+#   RUNS=N          runs per allocator and benchmark (default 5; quick: 1)
+#   QUICK=1         short parameters and one run (same as --quick)
+#   BENCHES="..."   subset of: rm_ws256 rm_ws8192 larson_t2 larson_t4
+#                   prodcons realloc_growth large_churn
+#   ALLOCATORS="..." subset of: hakmem glibc mimalloc jemalloc tcmalloc
+#   HAKMEM_SO=path  hakmem library (default build/libhakmem.so)
+#   RUN_TIMEOUT=S   seconds before a run counts as TIMEOUT (default 300)
+#   OUT_DIR=dir     where results go (default build/bench)
+#
+# Runs are interleaved: for each benchmark, run 1 of every allocator, then
+# run 2 of every allocator, and so on, so slow drifts of a noisy machine hit
+# all allocators alike. Each run's peak RSS comes from /usr/bin/time.
+#
+# Output:
+#   stdout                      the table of medians and ratios (markdown)
+#   $OUT_DIR/results.csv        every run
+#   $OUT_DIR/summary.md         the table again, with the run's metadata
+#   $OUT_DIR/bench.png          throughput and peak-RSS chart (gnuplot)
+#
+# Missing allocators and failed runs are kept in the table ("missing",
+# "CRASH", "WRONG", "FAIL", "TIMEOUT").
+set -u -o pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+
+QUICK=${QUICK:-0}
+RUNS=${RUNS:-}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) QUICK=1 ;;
+    --runs) RUNS=$2; shift ;;
+    --runs=*) RUNS=${1#--runs=} ;;
+    -h | --help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    *) die "unknown argument: $1 (try --help)" ;;
+    esac
+    shift
+done
+[ "$QUICK" = 0 ] || [ "$QUICK" = 1 ] || QUICK=1
+if [ -z "$RUNS" ]; then
+    if [ "$QUICK" = 1 ]; then RUNS=1; else RUNS=5; fi
+fi
+case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer" ;; esac
+
+OUT_DIR=${OUT_DIR:-$BENCH_ROOT/build/bench}
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+ALLOCATORS=${ALLOCATORS:-$ALL_ALLOCATORS}
+ALL_BENCHES="rm_ws256 rm_ws8192 larson_t2 larson_t4 prodcons realloc_growth large_churn"
+BENCHES=${BENCHES:-$ALL_BENCHES}
+
+# Benchmark command lines (binary and arguments), full and quick.
+bench_cmd() {
+    if [ "$QUICK" = 1 ]; then
+        case $1 in
+        rm_ws256) echo "random_mixed 2000000 256 1" ;;
+        rm_ws8192) echo "random_mixed 2000000 8192 1" ;;
+        larson_t2) echo "larson 0.3 16 1024 1000 20 1 2" ;;
+        larson_t4) echo "larson 0.3 16 1024 1000 20 1 4" ;;
+        prodcons) echo "prodcons 600000 1 1 1" ;;
+        realloc_growth) echo "realloc_growth 500000 128 1" ;;
+        large_churn) echo "large_churn 200 32 1" ;;
+        esac
+    else
+        case $1 in
+        rm_ws256) echo "random_mixed 40000000 256 1" ;;
+        rm_ws8192) echo "random_mixed 30000000 8192 1" ;;
+        larson_t2) echo "larson 1.5 16 1024 1000 20 1 2" ;;
+        larson_t4) echo "larson 1.5 16 1024 1000 20 1 4" ;;
+        prodcons) echo "prodcons 6000000 1 1 1" ;;
+        realloc_growth) echo "realloc_growth 5000000 128 1" ;;
+        large_churn) echo "large_churn 2000 32 1" ;;
+        esac
+    fi
+}
+for b in $BENCHES; do
+    [ -n "$(bench_cmd "$b")" ] || die "unknown benchmark '$b' (known: $ALL_BENCHES)"
+done
+for a in $ALLOCATORS; do
+    case " $ALL_ALLOCATORS " in *" $a "*) ;; *) die "unknown allocator '$a' (known: $ALL_ALLOCATORS)" ;; esac
+done
+
+# ---- tools, peers, binaries ------------------------------------------------
+need_time || die "/usr/bin/time is required (Debian package 'time')"
+need_cmd timeout coreutils || die "timeout (coreutils) is required"
+need_cmd python3 python3 || die "python3 is required for the report"
+need_cmd gnuplot gnuplot-nox || log "warning: gnuplot unavailable, no chart"
+ensure_allocators $ALLOCATORS
+need_bench_bins
+mkdir -p "$OUT_DIR"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+declare -A SO AVAILABLE
+for a in $ALLOCATORS; do
+    if so=$(allocator_so "$a"); then
+        if [ "$a" = hakmem ]; then
+            # Run a private copy, so a rebuild during the run changes nothing.
+            cp -L "$so" "$TMP/libhakmem.so" || die "cannot copy $so"
+            HAKMEM_SHA=$(sha256sum "$TMP/libhakmem.so" | cut -c1-12)
+            so=$TMP/libhakmem.so
+        fi
+        SO[$a]=$so
+        AVAILABLE[$a]=1
+        log "allocator $a: ${so:-(none, system malloc)}"
+    else
+        AVAILABLE[$a]=0
+        if [ "$a" = hakmem ]; then
+            log "allocator hakmem: missing ($HAKMEM_SO not built; run 'make lib')"
+        else
+            log "allocator $a: missing"
+        fi
+    fi
+done
+
+# ---- metadata --------------------------------------------------------------
+CMDLINE="RUNS=$RUNS QUICK=$QUICK"
+[ "$ALLOCATORS" = "$ALL_ALLOCATORS" ] || CMDLINE+=" ALLOCATORS=\"$ALLOCATORS\""
+[ "$BENCHES" = "$ALL_BENCHES" ] || CMDLINE+=" BENCHES=\"$BENCHES\""
+CMDLINE+=" scripts/bench.sh"
+META=$OUT_DIR/meta.txt
+{
+    echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "command: $CMDLINE"
+    echo "host: $(uname -srm), $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)"
+    echo "glibc: $(ldd --version 2>/dev/null | head -n1 | awk '{print $NF}')"
+    for a in mimalloc jemalloc tcmalloc; do echo "$a: $(peer_version $a)"; done
+    if [ "${AVAILABLE[hakmem]:-0}" = 1 ]; then
+        echo "hakmem: $HAKMEM_SO (tree $(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?'), sha256 $HAKMEM_SHA)"
+    else
+        echo "hakmem: missing"
+    fi
+    echo "runs: $RUNS per allocator and benchmark, interleaved"
+    for b in $BENCHES; do echo "bench $b: $(bench_cmd "$b")"; done
+} >"$META"
+
+# ---- runs ------------------------------------------------------------------
+CSV=$OUT_DIR/results.csv
+echo "benchmark,allocator,run,status,throughput_ops_s,peak_rss_kb,wall_s,exit_code,command" >"$CSV"
+
+nb=$(echo $BENCHES | wc -w)
+na=$(echo $ALLOCATORS | wc -w)
+total=$((nb * na * RUNS))
+done_runs=0
+start_s=$(date +%s)
+
+for b in $BENCHES; do
+    cmd=$(bench_cmd "$b")
+    for ((k = 1; k <= RUNS; k++)); do
+        for a in $ALLOCATORS; do
+            done_runs=$((done_runs + 1))
+            prefix="[$done_runs/$total] $b  $a  run $k/$RUNS"
+            if [ "${AVAILABLE[$a]}" != 1 ]; then
+                echo "$b,$a,$k,missing,,,,,\"$cmd\"" >>"$CSV"
+                log "$prefix: missing"
+                continue
+            fi
+            set_preload "${SO[$a]}"
+            {
+                /usr/bin/time -o "$TMP/time" -f '%M %e' \
+                    timeout -k 10 "$RUN_TIMEOUT" "${PRELOAD[@]}" \
+                    "$BENCH_BIN/"$cmd >"$TMP/out" 2>"$TMP/err"
+                rc=$?
+            } 2>/dev/null
+            read -r rss wall < <(tail -n1 "$TMP/time" 2>/dev/null) || true
+            tp=$(sed -n 's/^Throughput = \([0-9][0-9]*\) ops\/s.*/\1/p' "$TMP/out" | head -n1)
+            if grep -q 'VERIFY FAILED' "$TMP/err"; then
+                status=WRONG
+            elif [ "$rc" = 124 ] || { [ "$rc" = 137 ] &&
+                awk -v w="${wall:-0}" -v t="$RUN_TIMEOUT" 'BEGIN{exit !(w >= t)}'; }; then
+                status=TIMEOUT
+            elif [ "$rc" -gt 128 ]; then
+                status=CRASH
+            elif [ "$rc" != 0 ] || grep -q 'cannot be preloaded' "$TMP/err"; then
+                status=FAIL
+            elif [ -z "$tp" ] || [ "$tp" = 0 ]; then
+                status=FAIL
+            else
+                status=ok
+            fi
+            [ "$status" = ok ] || tp=""
+            echo "$b,$a,$k,$status,$tp,${rss:-},${wall:-},$rc,\"$cmd\"" >>"$CSV"
+            if [ "$status" = ok ]; then
+                log "$prefix: $(awk -v t="$tp" -v r="${rss:-0}" 'BEGIN{printf "%.2fM ops/s, peak RSS %.1f MB", t/1e6, r/1024}')"
+            else
+                log "$prefix: $status (exit $rc): $(head -c 300 "$TMP/err" | tr '\n' ' ')"
+            fi
+        done
+    done
+done
+log "runs finished in $(($(date +%s) - start_s)) s; raw results: $CSV"
+
+# ---- report ----------------------------------------------------------------
+rm -f "$OUT_DIR/bench.gp" "$OUT_DIR/bench.png"
+python3 "$BENCH_ROOT/scripts/bench_report.py" table "$CSV" \
+    --allocators "$ALLOCATORS" --benches "$BENCHES" --meta "$META" \
+    --md "$OUT_DIR/summary.md" --gnuplot "$OUT_DIR/bench.gp" --png "$OUT_DIR/bench.png" ||
+    die "report failed"
+if [ -f "$OUT_DIR/bench.gp" ] && command -v gnuplot >/dev/null 2>&1; then
+    if (cd "$OUT_DIR" && gnuplot bench.gp); then
+        log "chart: $OUT_DIR/bench.png"
+    else
+        log "warning: gnuplot failed; no chart"
+    fi
+fi
+log "summary: $OUT_DIR/summary.md"

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2086  # lists of names (ALLOCATORS, ...) are split on purpose
+# scripts/bench_smoke.sh -- every benchmark briefly, on hakmem and glibc.
+#
+#   scripts/bench_smoke.sh
+#
+# Fails when a run crashes, exits non-zero, or does not print a proper
+# result (a "Throughput = N ops/s" line with N > 0, the latency lines in
+# latency mode, CSV rows in soak mode). No timing is asserted.
+# Then checks that the benchmarks' own verification works: each one run on
+# build/bench/libfaulty_malloc.so (which hands out overlapping blocks) must
+# stop with "VERIFY FAILED".
+#
+# Environment:
+#   SMOKE_ALLOCATORS  allocators to run (default "hakmem glibc"); hakmem
+#                     must be built (HAKMEM_SO, default build/libhakmem.so)
+#   SMOKE_TIMEOUT     seconds per run before it counts as hung (default 60)
+set -u -o pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+
+ALLOCS=${SMOKE_ALLOCATORS:-hakmem glibc}
+TIMEOUT_S=${SMOKE_TIMEOUT:-60}
+need_cmd timeout coreutils || die "timeout (coreutils) is required"
+ensure_allocators $ALLOCS
+need_bench_bins
+[ -f "$BENCH_BIN/libfaulty_malloc.so" ] ||
+    make -s -C "$BENCH_ROOT" -f bench/bench.mk bench-build >&2 || die "benchmark build failed"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+failures=()
+
+# Brief runs: name|command (binary and arguments)|extra check
+CASES=(
+    "random_mixed ws256|random_mixed 300000 256 1|"
+    "random_mixed ws8192|random_mixed 300000 8192 2|"
+    "random_mixed tiny sizes|random_mixed 200000 1000 3 --min 1 --max 64|"
+    "random_mixed 1-32KiB|random_mixed 50000 512 4 --min 1 --max 32768|"
+    "random_mixed latency|random_mixed 200000 1024 5 --latency|latency"
+    "random_mixed soak|random_mixed 100000 400 6 --soak 1 --csv @CSV@|soak"
+    "larson 2 threads|larson 0.2 16 1024 500 5 1 2|"
+    "larson 4 threads|larson 0.2 8 4096 300 3 2 4|"
+    "prodcons 1x1|prodcons 300000 1 1 1|"
+    "prodcons 2x2|prodcons 200000 2 2 2|"
+    "realloc_growth|realloc_growth 200000 64 1|"
+    "large_churn|large_churn 40 8 1 --max 2097152|"
+)
+
+pass() {
+    passed=$((passed + 1))
+    log "  ok    $1"
+}
+fail() {
+    failed=$((failed + 1))
+    failures+=("$1: $2")
+    log "  FAIL  $1: $2"
+    [ -s "$TMP/err" ] && head -n 5 "$TMP/err" | sed 's/^/        /' >&2
+    return 0
+}
+
+# check_output NAME EXTRA CSVFILE: validates $TMP/out for a finished run.
+check_output() {
+    local name=$1 extra=$2 csvf=$3
+    local tp
+    tp=$(sed -n 's/^Throughput = \([0-9][0-9]*\) ops\/s .*time=[0-9.]*s$/\1/p' "$TMP/out" | head -n1)
+    if [ -z "$tp" ] || [ "$tp" = 0 ]; then
+        fail "$name" "no valid 'Throughput = N ops/s ... time=Ts' line"
+        return
+    fi
+    case $extra in
+    latency)
+        if ! grep -Eq '^Latency malloc +ns: p50=[0-9]+ p90=[0-9]+ p99=[0-9]+ p99\.9=[0-9]+ max=[0-9]+ n=[1-9]' "$TMP/out" ||
+            ! grep -Eq '^Latency free +ns: p50=[0-9]+ .* n=[1-9]' "$TMP/out"; then
+            fail "$name" "latency lines missing or malformed"
+            return
+        fi
+        ;;
+    soak)
+        if [ "$(head -n1 "$csvf")" != "epoch_s,elapsed_s,iter,throughput_ops_s,peak_rss_mb,rss_mb" ] ||
+            [ "$(wc -l <"$csvf")" -lt 2 ] ||
+            ! tail -n1 "$csvf" | grep -Eq '^[0-9.]+,[0-9.]+,[0-9]+,[0-9]+,[0-9.]+,[0-9.]+$'; then
+            fail "$name" "soak CSV missing or malformed"
+            return
+        fi
+        ;;
+    esac
+    if [ "$(wc -l <"$TMP/out")" -gt 1 ] && [ -z "$extra" ]; then
+        fail "$name" "more than one line on stdout"
+        return
+    fi
+    pass "$name"
+}
+
+for a in $ALLOCS; do
+    if ! so=$(allocator_so "$a"); then
+        if [ "$a" = hakmem ]; then
+            fail "$a" "$HAKMEM_SO not found (run 'make lib')"
+        else
+            fail "$a" "allocator not available"
+        fi
+        continue
+    fi
+    log "== $a ${so:+($so)}"
+    for c in "${CASES[@]}"; do
+        IFS='|' read -r name cmd extra <<<"$c"
+        csvf=$TMP/soak.csv
+        rm -f "$csvf"
+        cmd=${cmd//@CSV@/$csvf}
+        set_preload "$so"
+        # (the braces keep the shell's own "Aborted" notice off the terminal)
+        {
+            timeout -k 5 "$TIMEOUT_S" "${PRELOAD[@]}" "$BENCH_BIN/"$cmd >"$TMP/out" 2>"$TMP/err"
+            rc=$?
+        } 2>/dev/null
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+            fail "$a $name" "timed out after ${TIMEOUT_S}s"
+        elif grep -q 'VERIFY FAILED' "$TMP/err"; then
+            fail "$a $name" "verification failed (allocator returned bad memory)"
+        elif [ "$rc" -gt 128 ]; then
+            fail "$a $name" "killed by signal $((rc - 128))"
+        elif [ "$rc" != 0 ]; then
+            fail "$a $name" "exit status $rc"
+        else
+            check_output "$a $name" "$extra" "$csvf"
+        fi
+    done
+done
+
+# The checks must catch an allocator that hands out overlapping blocks.
+log "== faulty allocator (every benchmark must detect it)"
+FAULTY=$BENCH_BIN/libfaulty_malloc.so
+for cmd in "random_mixed 200000 256 1" "random_mixed 200000 8192 1" \
+    "larson 0.3 16 1024 500 5 1 2" "prodcons 200000 1 1 1" \
+    "realloc_growth 200000 64 1" "large_churn 40 8 1 --max 2097152"; do
+    set_preload "$FAULTY"
+    {
+        FAULTY_EVERY=20 timeout -k 5 "$TIMEOUT_S" "${PRELOAD[@]}" "$BENCH_BIN/"$cmd \
+            >"$TMP/out" 2>"$TMP/err"
+        rc=$?
+    } 2>/dev/null
+    if [ "$rc" != 0 ] && grep -q 'VERIFY FAILED' "$TMP/err"; then
+        pass "faulty: ${cmd%% *} detects overlap"
+    else
+        fail "faulty: $cmd" "overlapping blocks not detected (exit $rc)"
+    fi
+done
+
+if [ "$failed" -gt 0 ]; then
+    log ""
+    log "failures:"
+    for f in "${failures[@]}"; do log "  $f"; done
+fi
+echo "bench-smoke: $passed passed, $failed failed"
+[ "$failed" = 0 ]
