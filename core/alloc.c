@@ -39,6 +39,11 @@ static HAK_SLOW void stats_free_other(unsigned cls, bool remote)
     hak_heap_t *h = hak_tls_heap;
     if (h == &hak_empty_heap) {
         _hak_stats_live_add(cls, -(int64_t)hak_class_size[cls]);
+        _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, free_calls));
+        _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, class_frees) +
+                                cls * sizeof(uint64_t));
+        if (remote)
+            _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, remote_frees));
         return;
     }
     stats_free(h, cls);
@@ -59,13 +64,14 @@ static HAK_SLOW void *malloc_refill(hak_heap_t *h, unsigned cls)
 static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
 {
     hak_ensure_init();
-    void *p = _hak_large_alloc(n, align, zero);
+    bool hit = false;
+    void *p = _hak_large_alloc(n, align, zero, &hit);
     if (HAK_UNLIKELY(hak_stats_enabled) && p) {
         _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n);
-        if (hak_tls_heap != &hak_empty_heap) {
-            hak_tls_heap->stats.malloc_calls++;
-            hak_tls_heap->stats.large_allocs++;
-        }
+        HAK_STAT_ANY(malloc_calls);
+        HAK_STAT_ANY(large_allocs);
+        if (hit)
+            HAK_STAT_ANY(large_cache_hits);
     }
     return p;
 }
@@ -239,10 +245,8 @@ static HAK_SLOW void free_other(void *p, uintptr_t v)
         if (l) {
             if (HAK_UNLIKELY(hak_stats_enabled)) {
                 _hak_stats_live_add(HAK_NUM_CLASSES, -(int64_t)l->size);
-                if (hak_tls_heap != &hak_empty_heap) {
-                    hak_tls_heap->stats.free_calls++;
-                    hak_tls_heap->stats.large_frees++;
-                }
+                HAK_STAT_ANY(free_calls);
+                HAK_STAT_ANY(large_frees);
             }
             _hak_large_free(l);
         }
@@ -399,9 +403,13 @@ HAK_API void *hak_realloc(void *p, size_t n)
         }
         old = l->span;
         if (n > HAK_SMALL_MAX) {
+            size_t before = l->size;
             void *r = _hak_large_realloc(l, n);
-            if (r)
+            if (r) {
+                if (HAK_UNLIKELY(hak_stats_enabled))
+                    _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n - (int64_t)before);
                 return r;
+            }
         }
     } else {
         _hak_report_bad_pointer("realloc", p, "invalid pointer (not allocated by hakmem)", -1, 0);

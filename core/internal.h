@@ -48,8 +48,8 @@
 #define HAK_SS_HEADER_SIZE ((size_t)8192)        /* slab 0 starts after it   */
 #define HAK_MAX_SLABS 32                         /* 64 KiB slabs             */
 
-#define HAK_NUM_CLASSES 56
-#define HAK_SMALL_MAX ((size_t)512 * 1024)       /* largest size class       */
+#define HAK_NUM_CLASSES 55
+#define HAK_SMALL_MAX ((size_t)448 * 1024)       /* largest size class       */
 #define HAK_MIN_ALIGN 16
 /* Alignments up to this are served from size classes; above, by the large
  * path (its spans are 2 MiB aligned or more). */
@@ -300,7 +300,8 @@ typedef struct hak_large {
 #define HAK_LARGE_LIVE 1u
 #define HAK_LARGE_CACHED 2u
 
-HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero);
+/* *cache_hit (may be NULL) tells whether the block came from the cache. */
+HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit);
 HAK_HIDDEN void _hak_large_free(hak_large_t *l);
 HAK_HIDDEN void *_hak_large_realloc(hak_large_t *l, size_t size);
 HAK_HIDDEN size_t _hak_large_purge(bool force);
@@ -377,7 +378,8 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(remote_collected)         \
     X(adopted)                  \
     X(large_allocs)             \
-    X(large_frees)
+    X(large_frees)              \
+    X(large_cache_hits)
 
 typedef struct hak_tcounters {
 #define HAK_X(n) uint64_t n;
@@ -495,6 +497,16 @@ HAK_HIDDEN void _hak_stats_keep_stderr(void);
 HAK_HIDDEN void _hak_stats_fill(hak_stats_t *out);
 HAK_HIDDEN void _hak_stats_merge_exited(const hak_tcounters_t *c);
 HAK_HIDDEN void _hak_stats_note_invalid(void);
+/* Counts one event in a thread-less counter (offsetof(hak_tcounters_t, x)). */
+HAK_HIDDEN void _hak_stats_count_orphan(size_t offset);
+/* Counts event `field` on the calling thread's heap, or as an orphan. */
+#define HAK_STAT_ANY(field)                                                    \
+    do {                                                                       \
+        if (hak_tls_heap != &hak_empty_heap)                                   \
+            hak_tls_heap->stats.field++;                                       \
+        else                                                                   \
+            _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, field)); \
+    } while (0)
 HAK_HIDDEN void _hak_stats_maybe_interval(void);
 /* Live bytes per size class (index HAK_NUM_CLASSES: large blocks), kept
  * exactly while statistics are on, with their peaks. */

@@ -96,7 +96,7 @@ static size_t purge_cache_locked(bool force)
     return bytes;
 }
 
-void *_hak_large_alloc(size_t size, size_t align, bool zero)
+void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
 {
     if (size > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
         errno = ENOMEM;
@@ -167,6 +167,8 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero)
     live_n++;
     live_bytes += l->map_size;
     bool must_zero = zero && from_cache && !l->purged;
+    if (cache_hit)
+        *cache_hit = from_cache;
     l->zeroed = 0;
     hak_unlock(&large_lock);
     if (must_zero)

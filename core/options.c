@@ -188,8 +188,8 @@ static void warn_unknown(const char *entry)
     _hak_os_write_fd(2, b.p, b.len);
 }
 
-/* Reads the options from envp (may be NULL: defaults). Warnings are printed
- * only when `report` is set, so a second read does not repeat them. */
+/* Reads the options from envp (may be NULL: defaults), warning about bad
+ * values and unknown HAKMEM_ variables. */
 void _hak_options_init(char **envp)
 {
     for (unsigned i = 0; i < HAK_OPT_COUNT; i++) {

@@ -95,9 +95,16 @@ void *_hak_os_map_aligned(size_t size, size_t align)
     return aligned;
 }
 
+static void purge_flush_overlapping(const void *p, size_t size);
+
+/* Unmaps [p, p+size). A purge range still queued inside it is issued first,
+ * while the memory is still ours: after munmap the kernel may hand the same
+ * addresses to someone else (a thread stack), which a late MADV_DONTNEED
+ * would wipe. */
 void _hak_os_unmap(void *p, size_t size)
 {
     int saved = errno;
+    purge_flush_overlapping(p, size);
     raw_unmap(p, size);
     note_mapped(-(int64_t)size);
     errno = saved;
@@ -172,6 +179,19 @@ void _hak_os_purge_add(void *p, size_t size)
     purge_batch[purge_len].p = c;
     purge_batch[purge_len].n = size;
     purge_len++;
+    hak_unlock(&purge_lock);
+}
+
+static void purge_flush_overlapping(const void *p, size_t size)
+{
+    const char *lo = p, *hi = lo + size;
+    hak_lock(&purge_lock);
+    for (unsigned i = 0; i < purge_len; i++) {
+        if (purge_batch[i].p < hi && purge_batch[i].p + purge_batch[i].n > lo) {
+            purge_flush_locked();
+            break;
+        }
+    }
     hak_unlock(&purge_lock);
 }
 

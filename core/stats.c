@@ -45,6 +45,15 @@ void _hak_stats_merge_exited(const hak_tcounters_t *c)
     hak_unlock(&stats_lock);
 }
 
+/* Counters of threads that have no heap (they only free, or only make
+ * large allocations): kept here, with atomic adds. */
+static hak_tcounters_t orphan;
+
+void _hak_stats_count_orphan(size_t offset)
+{
+    __atomic_fetch_add((uint64_t *)((char *)&orphan + offset), 1, __ATOMIC_RELAXED);
+}
+
 void _hak_stats_note_invalid(void)
 {
     atomic_fetch_add_explicit(&invalid_frees, 1, memory_order_relaxed);
@@ -55,6 +64,10 @@ static void totals(hak_tcounters_t *t)
     hak_lock(&stats_lock);
     *t = exited;
     hak_unlock(&stats_lock);
+    const uint64_t *o = (const uint64_t *)&orphan;
+    uint64_t *dst = (uint64_t *)t;
+    for (size_t i = 0; i < sizeof(hak_tcounters_t) / sizeof(uint64_t); i++)
+        dst[i] += __atomic_load_n(&o[i], __ATOMIC_RELAXED);
     _hak_heap_sum_stats(t);
 }
 
@@ -79,8 +92,9 @@ void _hak_stats_fill(hak_stats_t *out)
     out->live_bytes = (live > 0 ? (uint64_t)live : 0) + lb;
     uint64_t ss_live, hot, dr, fr, cached;
     _hak_ss_counts(&ss_live, &hot, &dr, &fr, &cached);
-    out->superslabs_new = ss_live;
-    out->slabs_new = hot + dr;
+    out->superslabs = ss_live;
+    out->slabs_in_use = hot + dr;
+    out->large_cache_hits = t.large_cache_hits;
     uint64_t purged;
     _hak_os_counts(&out->os_mmap, &out->os_munmap, &out->os_madvise, &out->os_madvise_ranges,
                    &out->os_mapped_bytes, &out->os_mapped_peak, &purged);
@@ -150,6 +164,7 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
         kv(b, json, &f, "remote_collected", t.remote_collected);
         kv(b, json, &f, "large_allocs", t.large_allocs);
         kv(b, json, &f, "large_frees", t.large_frees);
+        kv(b, json, &f, "large_cache_hits", t.large_cache_hits);
         kv(b, json, &f, "invalid_frees", atomic_load(&invalid_frees));
     }
     if (all || warm) {

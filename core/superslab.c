@@ -35,7 +35,7 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
     10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
     40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072,
-    163840, 196608, 229376, 262144, 327680, 393216, 458752, 524288,
+    163840, 196608, 229376, 262144, 327680, 393216, 458752,
 };
 
 const uint8_t hak_class_small[65] = {
@@ -47,12 +47,13 @@ const uint8_t hak_class_small[65] = {
 };
 
 /* 64 KiB slabs up to 4 KiB blocks, 512 KiB up to 32 KiB, 2 MiB above:
- * at least 16 blocks per slab below 32 KiB. */
+ * at least 14 blocks per slab up to 32 KiB (slab 0 gives 8 KiB to the
+ * SuperSlab header) and at least 4 above. */
 const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] = {
     16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
     16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 19, 19, 19, 19,
     19, 19, 19, 19, 19, 19, 19, 19, 21, 21, 21, 21, 21, 21, 21, 21,
-    21, 21, 21, 21, 21, 21, 21, 21,
+    21, 21, 21, 21, 21, 21, 21,
 };
 
 #define NKINDS 3
@@ -144,7 +145,7 @@ static void format_ss(hak_superslab_t *ss, unsigned shift)
         memset(s, 0, sizeof *s);
         s->index = (uint8_t)i;
         s->dirty = same ? dirty[i] : any_dirty;
-        s->state = s->dirty ? HAK_SLAB_FREE : HAK_SLAB_UNUSED;
+        __atomic_store_n(&s->state, s->dirty ? HAK_SLAB_FREE : HAK_SLAB_UNUSED, __ATOMIC_RELAXED);
         s->freed_at_ms = (uint32_t)now;
     }
 }
@@ -259,7 +260,7 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     s->in_owned = 0;
     s->wnext = s->wprev = s->onext = s->oprev = s->pnext = NULL;
     atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
-    s->state = HAK_SLAB_HOT;
+    __atomic_store_n(&s->state, HAK_SLAB_HOT, __ATOMIC_RELAXED);
     __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
     hak_unlock(&ss_lock);
     return s;
@@ -283,6 +284,7 @@ static size_t purge_locked(uint64_t now, bool force)
             }
         }
     }
+    _hak_os_purge_flush();
     /* Keep at most HAKMEM_SS_CACHE empty SuperSlabs mapped (purged). */
     unsigned keep = force ? 0u : (unsigned)hak_opt(HAK_OPT_SS_CACHE);
     while (empty_count > keep) {
@@ -296,7 +298,6 @@ static size_t purge_locked(uint64_t now, bool force)
         empty_count--;
         ss_destroy_locked(ss);
     }
-    _hak_os_purge_flush();
     last_purge_ms = now;
     return bytes;
 }
@@ -313,7 +314,7 @@ static void slab_release_locked(hak_slab_t *s)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
-    s->state = HAK_SLAB_FREE;
+    __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
     s->dirty = 1;
     uint64_t now = _hak_os_now_ms();
     s->freed_at_ms = (uint32_t)now;
@@ -352,8 +353,9 @@ static void abandoned_push(hak_slab_t *s)
     s->onext = abandoned[c];
     if (abandoned[c])
         abandoned[c]->oprev = s;
-    abandoned[c] = s;
-    abandoned_count++;
+    /* read without the lock as a hint: atomic stores */
+    __atomic_store_n(&abandoned[c], s, __ATOMIC_RELAXED);
+    __atomic_store_n(&abandoned_count, abandoned_count + 1, __ATOMIC_RELAXED);
 }
 
 static void abandoned_remove(hak_slab_t *s)
@@ -362,18 +364,18 @@ static void abandoned_remove(hak_slab_t *s)
     if (s->oprev)
         s->oprev->onext = s->onext;
     else
-        abandoned[c] = s->onext;
+        __atomic_store_n(&abandoned[c], s->onext, __ATOMIC_RELAXED);
     if (s->onext)
         s->onext->oprev = s->oprev;
     s->onext = s->oprev = NULL;
-    abandoned_count--;
+    __atomic_store_n(&abandoned_count, abandoned_count - 1, __ATOMIC_RELAXED);
 }
 
 void _hak_ss_slab_abandon(hak_slab_t *s)
 {
     hak_lock(&ss_lock);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELEASE);
-    s->state = HAK_SLAB_DRAINING;
+    __atomic_store_n(&s->state, HAK_SLAB_DRAINING, __ATOMIC_RELAXED);
     s->in_warm = 0;
     s->in_owned = 0;
     s->wnext = s->wprev = NULL;
@@ -421,7 +423,7 @@ hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
         while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, old & ~HAK_RT_MASK,
                                                       memory_order_acq_rel, memory_order_relaxed)) {
         }
-        s->state = HAK_SLAB_HOT;
+        __atomic_store_n(&s->state, HAK_SLAB_HOT, __ATOMIC_RELAXED);
         __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
     }
     hak_unlock(&ss_lock);

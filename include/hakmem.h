@@ -55,8 +55,8 @@ typedef struct hak_stats {
     uint64_t refills;            /* TLS free list refills                 */
     uint64_t warm_hits;          /* refills served by the warm pool       */
     uint64_t warm_misses;        /* refills that needed a new slab        */
-    uint64_t slabs_new;          /* slabs carved from a SuperSlab         */
-    uint64_t superslabs_new;     /* SuperSlabs mapped                     */
+    uint64_t slabs_in_use;       /* slabs now owned by a thread or draining */
+    uint64_t superslabs;         /* SuperSlabs mapped now                 */
     uint64_t remote_frees;       /* frees of blocks owned by another thread */
     uint64_t large_allocs;       /* allocations above the small limit     */
     uint64_t large_cache_hits;   /* large allocations served from cache   */
@@ -66,12 +66,15 @@ typedef struct hak_stats {
     uint64_t os_madvise_ranges;  /* ranges returned by those madvise calls */
     uint64_t os_mapped_bytes;    /* bytes currently mapped from the OS    */
     uint64_t os_mapped_peak;     /* peak of os_mapped_bytes               */
-    uint64_t live_bytes;         /* bytes in live blocks (class size)     */
+    uint64_t live_bytes;         /* bytes in live blocks: large blocks always,
+                                    small ones (by class size) with stats on */
     uint64_t invalid_frees;      /* bad pointers reported                 */
 } hak_stats_t;
 
-/* Fills *out; returns 0. Counters other than the os_* ones are only kept
- * while statistics are enabled (HAKMEM_STATS set); otherwise they read 0. */
+/* Fills *out; returns 0 (-1 if out is NULL). The call counters
+ * (malloc_calls .. large_cache_hits) are only kept while statistics are
+ * enabled (HAKMEM_STATS and friends); otherwise they read 0. The other
+ * fields are always filled. */
 HAK_API int hak_stats_get(hak_stats_t *out);
 /* Prints the human-readable statistics summary to stderr. */
 HAK_API void hak_stats_print(void);
