@@ -1,0 +1,285 @@
+/*
+ * test_large.c — blocks above the largest size class: alignment, usable
+ * size, the cache of freed blocks, zeroing on reuse, realloc, failures,
+ * large alignments.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "unit.h"
+
+#define MiB ((size_t)1 << 20)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    hak_ensure_init();
+    return 0;
+}
+
+static int restore_options(void **state)
+{
+    (void)state;
+    hak_opt_values[HAK_OPT_PURGE_DELAY_MS] = hak_options[HAK_OPT_PURGE_DELAY_MS].def;
+    hak_opt_values[HAK_OPT_LARGE_CACHE] = hak_options[HAK_OPT_LARGE_CACHE].def;
+    return 0;
+}
+
+static hak_large_t *record_of(const void *p)
+{
+    uintptr_t v = hak_reg_lookup(p);
+    if (!(v & HAK_REG_LARGE))
+        return NULL;
+    return (hak_large_t *)(v & ~(uintptr_t)3);
+}
+
+static void test_malloc_1mib(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {HAK_SMALL_MAX + 1, MiB, MiB + 1, 2 * MiB, 3 * MiB - 5, 17 * MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        char *p = hak_malloc(n);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % HAK_PAGE_SIZE, 0);
+        size_t us = hak_malloc_usable_size(p);
+        if (us < n)
+            fail_msg("malloc(%zu): usable size %zu", n, us);
+        assert_int_equal(us % HAK_PAGE_SIZE, 0);
+        assert_true(us - n < HAK_PAGE_SIZE + n / 4);
+        hak_large_t *l = record_of(p);
+        assert_non_null(l);
+        assert_int_equal(l->magic, HAK_LARGE_MAGIC);
+        assert_int_equal(l->state, HAK_LARGE_LIVE);
+        assert_ptr_equal(l->user, p);
+        assert_int_equal(l->size, n);
+        /* fresh or reused, the whole usable size is writable */
+        memset(p, 0x3C, us);
+        assert_true(all_bytes(p + us - 4096, 4096, 0x3C));
+        hak_free(p);
+    }
+}
+
+/* free then malloc of the same size gives the same block back (cached),
+ * without a new mapping; a request up to a quarter smaller too. */
+static void test_cache_reuse(void **state)
+{
+    (void)state;
+    size_t n = 9 * MiB + 123; /* no other test caches a block this size */
+    void *p = hak_malloc(n);
+    assert_non_null(p);
+    hak_free(p);
+    hak_large_t *l = record_of(p);
+    assert_non_null(l);
+    assert_int_equal(l->state, HAK_LARGE_CACHED);
+    uint64_t mm0, mu, ma, mr, mapped, peak, purged, mm1;
+    _hak_os_counts(&mm0, &mu, &ma, &mr, &mapped, &peak, &purged);
+    void *q = hak_malloc(n);
+    assert_ptr_equal(q, p);
+    hak_free(q);
+    void *r = hak_malloc(8 * MiB + MiB / 2);
+    assert_ptr_equal(r, p);
+    _hak_os_counts(&mm1, &mu, &ma, &mr, &mapped, &peak, &purged);
+    assert_int_equal(mm1, mm0);
+    /* a much smaller request does not take the big cached block */
+    void *s = hak_malloc(5 * MiB);
+    assert_non_null(s);
+    assert_true(s != r);
+    hak_free(s);
+    hak_free(r);
+}
+
+/* calloc of a large block reused from the cache clears what the previous
+ * user wrote, whether the cached pages were purged meanwhile or not. */
+static void check_calloc_reuse(size_t n, bool purge)
+{
+    unsigned char *p = hak_malloc(n);
+    assert_non_null(p);
+    size_t us = hak_malloc_usable_size(p);
+    memset(p, 0xCD, us);
+    if (purge)
+        hak_opt_values[HAK_OPT_PURGE_DELAY_MS] = 0;
+    hak_free(p);
+    if (purge) {
+        /* the next large free runs a purge pass over the cache */
+        usleep(5000);
+        void *x = hak_malloc(40 * MiB + 12345); /* not cacheable: only triggers the pass */
+        hak_free(x);
+        assert_int_equal(record_of(p)->purged, 1);
+    }
+    unsigned char *q = hak_calloc(1, n);
+    assert_ptr_equal(q, p);
+    if (!all_bytes(q, n, 0))
+        fail_msg("calloc(1, %zu) reused %p (%s) without clearing it", n, (void *)q,
+                 purge ? "purged" : "dirty");
+    memset(q, 0xEF, us);
+    hak_free(q);
+    /* a slightly smaller request: served by this or another cached
+     * (dirty) block, cleared either way */
+    size_t m = n - n / 8;
+    q = hak_calloc(m, 1);
+    assert_non_null(q);
+    if (!all_bytes(q, m, 0))
+        fail_msg("calloc(%zu, 1) = %p not cleared", m, (void *)q);
+    hak_free(q);
+    hak_opt_values[HAK_OPT_PURGE_DELAY_MS] = hak_options[HAK_OPT_PURGE_DELAY_MS].def;
+}
+
+static void test_calloc_zero_after_reuse(void **state)
+{
+    (void)state;
+    check_calloc_reuse(2 * MiB + 5000, false);
+    check_calloc_reuse(6 * MiB + 77, true);
+    /* calloc overflow */
+    errno = 0;
+    assert_null(hak_calloc(SIZE_MAX / 4, 8));
+    assert_int_equal(errno, ENOMEM);
+}
+
+/* realloc growth through the large sizes keeps the contents; shrinking
+ * back into the small classes too. */
+static void test_realloc_growth(void **state)
+{
+    (void)state;
+    size_t n = 600 * 1024;
+    unsigned char *p = hak_malloc(n);
+    assert_non_null(p);
+    pattern_fill(p, n, 5);
+    const size_t steps[] = {MiB, 3 * MiB, 3 * MiB + 100, 10 * MiB, 50 * MiB, 70 * MiB};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        unsigned char *q = hak_realloc(p, steps[i]);
+        assert_non_null(q);
+        size_t bad = pattern_check(q, n, 5);
+        if (bad != SIZE_MAX)
+            fail_msg("realloc %zu -> %zu: byte %zu changed", n, steps[i], bad);
+        assert_true(hak_malloc_usable_size(q) >= steps[i]);
+        pattern_fill(q, steps[i], 5);
+        p = q;
+        n = steps[i];
+    }
+    const size_t down[] = {20 * MiB, 700 * 1024, 100 * 1024, 1000};
+    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
+        unsigned char *q = hak_realloc(p, down[i]);
+        assert_non_null(q);
+        size_t bad = pattern_check(q, down[i], 5);
+        if (bad != SIZE_MAX)
+            fail_msg("realloc %zu -> %zu: byte %zu changed", n, down[i], bad);
+        assert_true(hak_malloc_usable_size(q) >= down[i]);
+        p = q;
+        n = down[i];
+    }
+    hak_free(p);
+}
+
+/* Impossible sizes fail with ENOMEM and leave everything as it was. */
+static void test_enomem(void **state)
+{
+    (void)state;
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX,
+                           (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        errno = 0;
+        assert_null(hak_malloc(huge[i]));
+        assert_int_equal(errno, ENOMEM);
+        errno = 0;
+        assert_null(hak_calloc(1, huge[i]));
+        assert_int_equal(errno, ENOMEM);
+    }
+    char *p = hak_malloc(2 * MiB);
+    assert_non_null(p);
+    memset(p, 7, 2 * MiB);
+    errno = 0;
+    assert_null(hak_realloc(p, SIZE_MAX));
+    assert_int_equal(errno, ENOMEM);
+    assert_true(all_bytes(p, 2 * MiB, 7)); /* still valid, untouched */
+    void *q = (void *)1;
+    assert_int_equal(hak_posix_memalign(&q, 8 * MiB, SIZE_MAX - MiB), ENOMEM);
+    assert_ptr_equal(q, (void *)1);
+    errno = 0;
+    assert_null(hak_aligned_alloc(4096, SIZE_MAX));
+    assert_int_equal(errno, ENOMEM);
+    hak_free(p);
+}
+
+/* Alignments above 4 KiB come from the large path, aligned as asked. */
+static void test_posix_memalign_large_alignment(void **state)
+{
+    (void)state;
+    const size_t aligns[] = {8 * 1024, 64 * 1024, 2 * MiB, 4 * MiB, 8 * MiB, 32 * MiB};
+    const size_t sizes[] = {1, 100, 5000, 3 * MiB};
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+            void *p = NULL;
+            assert_int_equal(hak_posix_memalign(&p, aligns[i], sizes[j]), 0);
+            assert_non_null(p);
+            if ((uintptr_t)p % aligns[i])
+                fail_msg("posix_memalign(%zu, %zu) = %p", aligns[i], sizes[j], p);
+            assert_true(hak_malloc_usable_size(p) >= sizes[j]);
+            memset(p, 0x11, sizes[j]);
+            hak_free(p);
+        }
+    }
+    /* a cached block reused for an aligned request keeps the alignment */
+    void *a = NULL, *b = NULL;
+    assert_int_equal(hak_posix_memalign(&a, 8 * MiB, 3 * MiB), 0);
+    hak_free(a);
+    assert_int_equal(hak_posix_memalign(&b, 8 * MiB, 3 * MiB), 0);
+    assert_int_equal((uintptr_t)b % (8 * MiB), 0);
+    hak_free(b);
+    void *c = hak_memalign(16 * MiB, MiB);
+    assert_non_null(c);
+    assert_int_equal((uintptr_t)c % (16 * MiB), 0);
+    hak_free(c);
+}
+
+/* A block bigger than half the cache is unmapped on free and its chunk
+ * unregistered. */
+static void test_uncacheable_unmapped(void **state)
+{
+    (void)state;
+    size_t n = (size_t)hak_opt(HAK_OPT_LARGE_CACHE) / 2 + MiB;
+    uint64_t mm, mu0, mu1, ma, mr, mapped0, mapped1, peak, purged;
+    char *p = hak_malloc(n);
+    assert_non_null(p);
+    p[n - 1] = 1;
+    _hak_os_counts(&mm, &mu0, &ma, &mr, &mapped0, &peak, &purged);
+    hak_free(p);
+    _hak_os_counts(&mm, &mu1, &ma, &mr, &mapped1, &peak, &purged);
+    assert_true(mu1 > mu0);
+    assert_true(mapped1 + n <= mapped0);
+    assert_int_equal(hak_reg_lookup(p), 0);
+}
+
+/* The cache keeps at most HAKMEM_LARGE_CACHE bytes. */
+static void test_cache_bound(void **state)
+{
+    (void)state;
+    hak_opt_values[HAK_OPT_LARGE_CACHE] = 16 * MiB;
+    void *v[8];
+    for (int i = 0; i < 8; i++) {
+        v[i] = hak_malloc(3 * MiB + (size_t)i * 8 * 4096);
+        assert_non_null(v[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        hak_free(v[i]);
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    assert_true(cbytes <= 16 * MiB);
+    assert_true(cached >= 1);
+    hak_malloc_trim(0);
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    assert_int_equal(cached, 0);
+    assert_int_equal(cbytes, 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_malloc_1mib),
+    cmocka_unit_test(test_cache_reuse),
+    cmocka_unit_test_teardown(test_calloc_zero_after_reuse, restore_options),
+    cmocka_unit_test(test_realloc_growth),
+    cmocka_unit_test(test_enomem),
+    cmocka_unit_test(test_posix_memalign_large_alignment),
+    cmocka_unit_test(test_uncacheable_unmapped),
+    cmocka_unit_test_teardown(test_cache_bound, restore_options),
+};
+
+UNIT_MAIN("large", tests, group_setup, NULL)

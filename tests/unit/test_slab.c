@@ -1,0 +1,324 @@
+/*
+ * test_slab.c — SuperSlabs and their slabs, driven directly: acquire,
+ * geometry, block validation, release and reuse, abandon/adopt/reclaim.
+ *
+ * The test thread acts as the owner of the slabs it acquires (with its own
+ * heap, from a first hak_malloc), so it may set their fields as the heap
+ * would; every slab is given back with no live block.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "unit.h"
+
+static hak_heap_t *heap;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    void *p = hak_malloc(16);
+    if (!p)
+        return -1;
+    hak_free(p);
+    heap = hak_tls_heap;
+    return heap == &hak_empty_heap ? -1 : 0;
+}
+
+/* Bytes of slab idx of a SuperSlab with slabs of 1 << shift bytes that
+ * hold blocks. */
+static size_t span_of(unsigned shift, unsigned idx)
+{
+    size_t n = (size_t)1 << shift;
+    if (idx == 0)
+        n -= HAK_SS_HEADER_SIZE;
+    if (idx + 1 == (HAK_SS_SIZE >> shift))
+        n -= HAK_GUARD;
+    return n;
+}
+
+static void check_geometry(hak_slab_t *s, unsigned cls)
+{
+    uint32_t bs = hak_class_size[cls];
+    unsigned shift = hak_class_slab_shift[cls];
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    assert_int_equal(ss->magic, HAK_SS_MAGIC);
+    assert_int_equal(ss->slab_shift, shift);
+    assert_int_equal(ss->nslabs, HAK_SS_SIZE >> shift);
+    assert_int_equal((uintptr_t)ss & HAK_SS_MASK, 0);
+    assert_true(s->index < ss->nslabs);
+    assert_ptr_equal(s, &ss->slabs[s->index]);
+    assert_int_equal(s->state, HAK_SLAB_HOT);
+    assert_ptr_equal(s->owner, heap);
+    assert_int_equal(s->cls, cls);
+    assert_int_equal(s->block_size, bs);
+    char *base = (char *)ss + ((size_t)s->index << shift);
+    assert_ptr_equal(s->start, s->index == 0 ? base + HAK_SS_HEADER_SIZE : base);
+    size_t cap = span_of(shift, s->index) / bs;
+    assert_int_equal((size_t)(s->end - s->start), cap * bs);
+    assert_ptr_equal(s->bump, s->start);
+    assert_int_equal(s->used, 0);
+    assert_int_equal(s->free_count, 0);
+    assert_null(s->free);
+    assert_int_equal(atomic_load(&s->remote), HAK_RT_NORMAL);
+    /* blocks of a power-of-two class up to 4 KiB are aligned to their size */
+    assert_int_equal((uintptr_t)s->start % HAK_PAGE_SIZE, 0);
+    /* the registry knows the SuperSlab; every address of the slab maps to
+     * this slab record */
+    assert_int_equal(hak_reg_lookup(s->start), (uintptr_t)ss | HAK_REG_SMALL);
+    assert_int_equal(hak_reg_lookup(s->end - 1), (uintptr_t)ss | HAK_REG_SMALL);
+    assert_ptr_equal(hak_ss_slab_of(ss, s->start), s);
+    assert_ptr_equal(hak_ss_slab_of(ss, s->end - 1), s);
+    assert_true(s->end <= (char *)ss + HAK_SS_SIZE - HAK_GUARD);
+}
+
+static const unsigned some_classes[] = {0, 1, 4, 7, 8, 13, 19, 23, 27, 28, 33, 39, 40, 47, 53, HAK_NUM_CLASSES - 1};
+#define NSOME (sizeof some_classes / sizeof some_classes[0])
+
+static void test_acquire_geometry(void **state)
+{
+    (void)state;
+    unit_ss_counts_t c0 = ss_counts();
+    for (size_t i = 0; i < NSOME; i++) {
+        unsigned cls = some_classes[i];
+        hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+        assert_non_null(s);
+        check_geometry(s, cls);
+        unit_ss_counts_t c1 = ss_counts();
+        assert_int_equal(c1.hot, c0.hot + 1);
+        /* the slab's memory is usable */
+        memset(s->start, 0x5A, (size_t)(s->end - s->start));
+        _hak_ss_slab_release(s);
+        assert_int_equal(s->state, HAK_SLAB_FREE);
+        assert_null(s->owner);
+        assert_int_equal(ss_counts().hot, c0.hot);
+    }
+}
+
+/* hak_slab_is_block is true exactly at block starts below bump: checked
+ * for every 16-byte address of the SuperSlab (header included), plus
+ * unaligned ones around each block start. */
+static void check_is_block(unsigned cls, size_t carved)
+{
+    hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+    assert_non_null(s);
+    uint32_t bs = s->block_size;
+    size_t cap = (size_t)(s->end - s->start) / bs;
+    if (carved > cap)
+        carved = cap;
+    /* carve as the heap would */
+    __atomic_store_n(&s->bump, s->start + carved * bs, __ATOMIC_RELAXED);
+    char *ss = (char *)_hak_ss_of_slab(s);
+    size_t bad = 0;
+    for (char *p = ss; p < ss + HAK_SS_SIZE; p += 16) {
+        bool want = p >= s->start && p < s->bump && (size_t)(p - s->start) % bs == 0;
+        bool got = hak_slab_is_block(s, p);
+        if (got != want && bad++ < 5)
+            print_error("class %u (size %u): hak_slab_is_block(%p) = %d, start %p bump %p\n",
+                        cls, bs, (void *)p, got, (void *)s->start, (void *)s->bump);
+    }
+    for (size_t i = 0; i < carved; i++) {
+        char *b = s->start + i * bs;
+        for (int d = 1; d < 16; d++) {
+            if (hak_slab_is_block(s, b + d) && bad++ < 5)
+                print_error("class %u: %p + %d accepted\n", cls, (void *)b, d);
+            if (hak_slab_is_block(s, b - d) && bad++ < 5)
+                print_error("class %u: %p - %d accepted\n", cls, (void *)b, d);
+        }
+    }
+    /* far below the slab start (pointer arithmetic wraps) */
+    for (uintptr_t d = 16; d < ((uintptr_t)1 << 40); d <<= 1)
+        if (hak_slab_is_block(s, s->start - d) && bad++ < 5)
+            print_error("class %u: start - %#lx accepted\n", cls, (unsigned long)d);
+    __atomic_store_n(&s->bump, s->start, __ATOMIC_RELAXED);
+    _hak_ss_slab_release(s);
+    assert_int_equal(bad, 0);
+}
+
+static void test_is_block_exact(void **state)
+{
+    (void)state;
+    for (unsigned cls = 0; cls < HAK_NUM_CLASSES; cls++)
+        check_is_block(cls, 7);
+    /* fully carved slabs */
+    check_is_block(0, SIZE_MAX);
+    check_is_block(5, SIZE_MAX);
+    check_is_block(20, SIZE_MAX);
+    check_is_block(41, SIZE_MAX);
+    check_is_block(HAK_NUM_CLASSES - 1, SIZE_MAX);
+}
+
+/* A released slab is reused by the next acquire of its class. */
+static void test_release_then_reacquire_reuses(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NSOME; i++) {
+        unsigned cls = some_classes[i];
+        hak_slab_t *s1 = _hak_ss_slab_acquire(cls, heap);
+        assert_non_null(s1);
+        char *start = s1->start;
+        start[0] = 1;
+        _hak_ss_slab_release(s1);
+        assert_int_equal(s1->state, HAK_SLAB_FREE);
+        assert_int_equal(s1->dirty, 1);
+        hak_slab_t *s2 = _hak_ss_slab_acquire(cls, heap);
+        assert_non_null(s2);
+        if (s2 != s1)
+            fail_msg("class %u: released slab %p (start %p), re-acquired %p (start %p)", cls,
+                     (void *)s1, (void *)start, (void *)s2, (void *)s2->start);
+        check_geometry(s2, cls);
+        /* and across classes of the same slab size */
+        _hak_ss_slab_release(s2);
+        unsigned other = cls + 1 < HAK_NUM_CLASSES &&
+                                 hak_class_slab_shift[cls + 1] == hak_class_slab_shift[cls]
+                             ? cls + 1
+                             : cls;
+        hak_slab_t *s3 = _hak_ss_slab_acquire(other, heap);
+        assert_ptr_equal(s3, s1);
+        check_geometry(s3, other);
+        _hak_ss_slab_release(s3);
+    }
+}
+
+/* One slab of every class at the same time (twice): no two overlap, none
+ * overlaps a SuperSlab header. */
+static void test_slabs_never_overlap(void **state)
+{
+    (void)state;
+    hak_slab_t *s[2 * HAK_NUM_CLASSES];
+    unit_range_t r[2 * HAK_NUM_CLASSES + 64];
+    size_t nr = 0;
+    for (unsigned i = 0; i < 2 * HAK_NUM_CLASSES; i++) {
+        unsigned cls = i % HAK_NUM_CLASSES;
+        s[i] = _hak_ss_slab_acquire(cls, heap);
+        assert_non_null(s[i]);
+        check_geometry(s[i], cls);
+        r[nr].lo = (uintptr_t)s[i]->start;
+        r[nr].hi = (uintptr_t)s[i]->end;
+        nr++;
+    }
+    /* the headers of the SuperSlabs involved */
+    for (unsigned i = 0; i < 2 * HAK_NUM_CLASSES; i++) {
+        uintptr_t ss = (uintptr_t)_hak_ss_of_slab(s[i]);
+        bool dup = false;
+        for (size_t j = 2 * HAK_NUM_CLASSES; j < nr; j++)
+            dup |= r[j].lo == ss;
+        if (!dup && nr < sizeof r / sizeof r[0]) {
+            r[nr].lo = ss;
+            r[nr].hi = ss + HAK_SS_HEADER_SIZE;
+            nr++;
+        }
+    }
+    long o = ranges_first_overlap(r, nr);
+    if (o >= 0)
+        fail_msg("[%#lx, %#lx) overlaps [%#lx, %#lx)", (unsigned long)r[o - 1].lo,
+                 (unsigned long)r[o - 1].hi, (unsigned long)r[o].lo, (unsigned long)r[o].hi);
+    for (unsigned i = 0; i < 2 * HAK_NUM_CLASSES; i++)
+        _hak_ss_slab_release(s[i]);
+}
+
+/* A slab with a live block is abandoned (DRAINING, no owner); a block
+ * freed remotely lands on its remote list; adoption makes it HOT again with
+ * that block on its local free list. */
+static void test_abandon_adopt(void **state)
+{
+    (void)state;
+    unsigned cls = 9;
+    assert_null(_hak_ss_slab_adopt(cls, heap)); /* nothing abandoned yet */
+    hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+    assert_non_null(s);
+    uint32_t bs = s->block_size;
+    /* two blocks carved and handed out */
+    hak_block_t *b0 = (hak_block_t *)s->start, *b1 = (hak_block_t *)(s->start + bs);
+    __atomic_store_n(&s->bump, s->start + 2 * bs, __ATOMIC_RELAXED);
+    s->used = 2;
+    b0->key = b1->key = 0;
+    _hak_ss_slab_abandon(s);
+    assert_int_equal(s->state, HAK_SLAB_DRAINING);
+    assert_null(s->owner);
+    assert_int_equal(ss_counts().draining, 1);
+    /* heap teardown marks the remote list ABANDONED */
+    atomic_store(&s->remote, HAK_RT_ABANDONED);
+    b0->key = hak_block_key(b0);
+    _hak_heap_free_remote(s, b0);
+    assert_int_equal(atomic_load(&s->remote), (uintptr_t)b0 | HAK_RT_ABANDONED);
+    hak_slab_t *a = _hak_ss_slab_adopt(cls, heap);
+    assert_ptr_equal(a, s);
+    assert_int_equal(s->state, HAK_SLAB_HOT);
+    assert_ptr_equal(s->owner, heap);
+    assert_int_equal(atomic_load(&s->remote), HAK_RT_NORMAL);
+    assert_ptr_equal(s->free, b0);
+    assert_int_equal(s->free_count, 1);
+    assert_int_equal(s->used, 1);
+    assert_null(_hak_ss_slab_adopt(cls, heap));
+    /* give everything back */
+    s->free = NULL;
+    s->free_count = 0;
+    s->used = 0;
+    _hak_ss_slab_release(s);
+    assert_int_equal(ss_counts().draining, 0);
+}
+
+/* An abandoned slab whose blocks all come back remotely is reclaimed
+ * (released) without being adopted. */
+static void test_reclaim_abandoned(void **state)
+{
+    (void)state;
+    unsigned cls = 10;
+    hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+    assert_non_null(s);
+    uint32_t bs = s->block_size;
+    __atomic_store_n(&s->bump, s->start + 3 * bs, __ATOMIC_RELAXED);
+    s->used = 3;
+    _hak_ss_slab_abandon(s);
+    atomic_store(&s->remote, HAK_RT_ABANDONED);
+    for (int i = 0; i < 3; i++) {
+        hak_block_t *b = (hak_block_t *)(s->start + (size_t)i * bs);
+        b->key = hak_block_key(b);
+        _hak_heap_free_remote(s, b);
+    }
+    /* a reclaim pass runs at most every 10 ms */
+    usleep(20000);
+    assert_int_equal(_hak_ss_reclaim_abandoned(), 1);
+    assert_int_equal(s->state, HAK_SLAB_FREE);
+    assert_null(_hak_ss_slab_adopt(cls, heap));
+    assert_int_equal(ss_counts().draining, 0);
+}
+
+/* A purge pass gives dirty FREE slabs' pages back: they read as zero and
+ * are no longer dirty. */
+static void test_purge_free_slabs(void **state)
+{
+    (void)state;
+    /* a live block keeps the SuperSlab mapped through the forced purge */
+    void *live = hak_malloc(16);
+    assert_non_null(live);
+    hak_slab_t *s = _hak_ss_slab_acquire(3, heap);
+    assert_non_null(s);
+    bool same_ss = _hak_ss_of_slab(s) == _hak_ss_of_slab(slab_of_block(live));
+    memset(s->start, 0xEE, (size_t)(s->end - s->start));
+    _hak_ss_slab_release(s);
+    assert_int_equal(s->dirty, 1);
+    uint64_t mm, mu, ma0, ma1, mr, mapped, peak, purged0, purged1;
+    _hak_os_counts(&mm, &mu, &ma0, &mr, &mapped, &peak, &purged0);
+    assert_true(_hak_ss_purge(true) > 0);
+    _hak_os_counts(&mm, &mu, &ma1, &mr, &mapped, &peak, &purged1);
+    assert_true(ma1 > ma0);
+    assert_true(purged1 > purged0);
+    if (same_ss) {
+        assert_int_equal(s->dirty, 0);
+        assert_int_equal(s->state, HAK_SLAB_FREE);
+        assert_true(all_bytes(s->start, (size_t)(s->end - s->start), 0));
+    }
+    hak_free(live);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_acquire_geometry),
+    cmocka_unit_test(test_is_block_exact),
+    cmocka_unit_test(test_release_then_reacquire_reuses),
+    cmocka_unit_test(test_abandon_adopt),
+    cmocka_unit_test(test_reclaim_abandoned),
+    cmocka_unit_test(test_slabs_never_overlap),
+    cmocka_unit_test(test_purge_free_slabs),
+};
+
+UNIT_MAIN("slab", tests, group_setup, NULL)

@@ -1,0 +1,629 @@
+/*
+ * test_threads.c — heaps of several threads: remote frees (producer /
+ * consumer) with the blocks coming back to their owner, threads exiting
+ * with live blocks freed later by another, a thread whose first call is a
+ * free, heap reuse across thread lifetimes, all-to-all remote frees, and a
+ * churn of 200 threads. Every block carries a pattern checked before it is
+ * freed, so a block handed out twice shows. Meant to be clean under
+ * ThreadSanitizer (make tsan-test).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include <pthread.h>
+
+#include "unit.h"
+
+#define MiB ((size_t)1 << 20)
+
+/* ---- tagged blocks ---------------------------------------------------------
+ * The first 16 bytes of a block hold its address and size xor a tag; the
+ * rest (up to 256 bytes) a pattern derived from them. */
+#define TAG 0x5EED5EED5EED5EEDull
+
+static void tag_block(void *p, size_t n)
+{
+    uint64_t *w = p;
+    w[0] = (uint64_t)(uintptr_t)p ^ TAG;
+    w[1] = (uint64_t)n ^ TAG;
+    size_t body = n - 16 < 256 ? n - 16 : 256;
+    pattern_fill((char *)p + 16, body, (uint64_t)(uintptr_t)p);
+}
+
+static bool block_ok(const void *p, size_t n)
+{
+    const uint64_t *w = p;
+    if (w[0] != ((uint64_t)(uintptr_t)p ^ TAG) || w[1] != ((uint64_t)n ^ TAG))
+        return false;
+    size_t body = n - 16 < 256 ? n - 16 : 256;
+    return pattern_check((const char *)p + 16, body, (uint64_t)(uintptr_t)p) == SIZE_MAX;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static size_t random_size(uint64_t *rng)
+{
+    uint64_t r = rng_next(rng) % 1000;
+    if (r < 900)
+        return 16 + rng_next(rng) % 2032;
+    if (r < 995)
+        return 2048 + rng_next(rng) % (62 * 1024);
+    return HAK_SMALL_MAX + rng_next(rng) % (2 * MiB);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    hak_ensure_init();
+    return 0;
+}
+
+/* ---- a blocking queue of blocks ------------------------------------------ */
+typedef struct {
+    void *p;
+    size_t n;
+} item_t;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    item_t *buf;
+    size_t cap, head, len;
+    bool closed;
+} queue_t;
+
+static void q_init(queue_t *q, size_t cap)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->buf = calloc(cap, sizeof *q->buf);
+    q->cap = cap;
+    q->head = q->len = 0;
+    q->closed = false;
+}
+
+static void q_destroy(queue_t *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q->buf);
+}
+
+static void q_push(queue_t *q, item_t it)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->len == q->cap)
+        pthread_cond_wait(&q->cv, &q->mu);
+    q->buf[(q->head + q->len) % q->cap] = it;
+    q->len++;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* false when the queue is closed and empty */
+static bool q_pop(queue_t *q, item_t *it)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->len == 0 && !q->closed)
+        pthread_cond_wait(&q->cv, &q->mu);
+    bool ok = q->len > 0;
+    if (ok) {
+        *it = q->buf[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ok;
+}
+
+/* non-blocking */
+static bool q_try_pop(queue_t *q, item_t *it)
+{
+    pthread_mutex_lock(&q->mu);
+    bool ok = q->len > 0;
+    if (ok) {
+        *it = q->buf[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return ok;
+}
+
+static void q_close(queue_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- producer / consumer ---------------------------------------------------- */
+#define PC_ROUNDS 60
+#define PC_PER_ROUND 2000
+#define PC_WARMUP 15
+
+typedef struct {
+    queue_t q;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long consumed;            /* blocks freed by the consumer so far */
+    long bad;                 /* blocks that failed their check */
+    uint64_t mapped_warm, mapped_end;
+    size_t owned_warm, owned_max;
+    unit_ss_counts_t ss_warm, ss_end;
+} pc_t;
+
+static size_t owned_slabs(void)
+{
+    size_t n = 0;
+    for (hak_slab_t *s = hak_tls_heap->owned; s; s = s->onext)
+        n++;
+    return n;
+}
+
+static void *producer(void *arg)
+{
+    pc_t *pc = arg;
+    static const size_t sizes[] = {24, 64, 200, 1000};
+    for (int round = 0; round < PC_ROUNDS; round++) {
+        for (int i = 0; i < PC_PER_ROUND; i++) {
+            size_t n = sizes[i % 4];
+            void *p = hak_malloc(n);
+            if (!p)
+                abort();
+            tag_block(p, n);
+            q_push(&pc->q, (item_t){p, n});
+        }
+        /* wait until the consumer freed this round */
+        pthread_mutex_lock(&pc->mu);
+        while (pc->consumed < (long)(round + 1) * PC_PER_ROUND)
+            pthread_cond_wait(&pc->cv, &pc->mu);
+        pthread_mutex_unlock(&pc->mu);
+        size_t owned = owned_slabs();
+        if (round == PC_WARMUP) {
+            pc->mapped_warm = os_mapped_bytes();
+            pc->owned_warm = owned;
+            pc->ss_warm = ss_counts();
+        }
+        if (round >= PC_WARMUP && owned > pc->owned_max)
+            pc->owned_max = owned;
+    }
+    pc->mapped_end = os_mapped_bytes();
+    pc->ss_end = ss_counts();
+    q_close(&pc->q);
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    pc_t *pc = arg;
+    item_t it;
+    while (q_pop(&pc->q, &it)) {
+        bool ok = block_ok(it.p, it.n);
+        hak_free(it.p);
+        pthread_mutex_lock(&pc->mu);
+        if (!ok)
+            pc->bad++;
+        pc->consumed++;
+        pthread_cond_broadcast(&pc->cv);
+        pthread_mutex_unlock(&pc->mu);
+    }
+    return NULL;
+}
+
+/* One thread allocates, another frees (remote frees); the owner gets the
+ * blocks back, so after a warm-up neither its slabs nor the memory mapped
+ * grow. */
+static void test_producer_consumer(void **state)
+{
+    (void)state;
+    pc_t *pc = calloc(1, sizeof *pc);
+    q_init(&pc->q, 512);
+    pthread_mutex_init(&pc->mu, NULL);
+    pthread_cond_init(&pc->cv, NULL);
+    pthread_t tp, tc;
+    assert_int_equal(pthread_create(&tc, NULL, consumer, pc), 0);
+    assert_int_equal(pthread_create(&tp, NULL, producer, pc), 0);
+    pthread_join(tp, NULL);
+    pthread_join(tc, NULL);
+    assert_int_equal(pc->bad, 0);
+    assert_int_equal(pc->consumed, (long)PC_ROUNDS * PC_PER_ROUND);
+    print_message("    producer: %zu slabs owned after warm-up, at most %zu later; mapped %llu KiB "
+                  "-> %llu KiB\n",
+                  pc->owned_warm, pc->owned_max, (unsigned long long)pc->mapped_warm / 1024,
+                  (unsigned long long)pc->mapped_end / 1024);
+    /* the owner reuses what the consumer frees: no new slabs, no new memory */
+    assert_true(pc->owned_max <= pc->owned_warm + 2);
+    assert_true(pc->mapped_end <= pc->mapped_warm + HAK_SS_SIZE);
+    assert_true(pc->ss_end.ss_live <= pc->ss_warm.ss_live + 1);
+    pthread_mutex_destroy(&pc->mu);
+    pthread_cond_destroy(&pc->cv);
+    q_destroy(&pc->q);
+    free(pc);
+}
+
+/* ---- threads exiting with live blocks ------------------------------------- */
+#define EXIT_THREADS 8
+#define EXIT_BLOCKS 600
+
+typedef struct {
+    void *p[EXIT_BLOCKS];
+    size_t n[EXIT_BLOCKS];
+    uint64_t seed;
+} exit_batch_t;
+
+static void *alloc_and_exit(void *arg)
+{
+    exit_batch_t *b = arg;
+    uint64_t rng = b->seed;
+    for (int i = 0; i < EXIT_BLOCKS; i++) {
+        size_t n = i < 4 ? MiB + (size_t)i * 4096 : random_size(&rng);
+        if (n > 64 * 1024 && i >= 4)
+            n = 64 * 1024;
+        b->p[i] = hak_malloc(n);
+        if (!b->p[i])
+            abort();
+        b->n[i] = n;
+        tag_block(b->p[i], n);
+    }
+    /* free a few locally before leaving */
+    for (int i = EXIT_BLOCKS - 50; i < EXIT_BLOCKS; i++) {
+        hak_free(b->p[i]);
+        b->p[i] = NULL;
+    }
+    return NULL;
+}
+
+static void test_thread_exit_with_live_blocks(void **state)
+{
+    (void)state;
+    exit_batch_t *b = calloc(EXIT_THREADS, sizeof *b);
+    pthread_t t[EXIT_THREADS];
+    for (int i = 0; i < EXIT_THREADS; i++) {
+        b[i].seed = 0x1234567ull * (uint64_t)(i + 1);
+        assert_int_equal(pthread_create(&t[i], NULL, alloc_and_exit, &b[i]), 0);
+    }
+    for (int i = 0; i < EXIT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    /* their slabs are abandoned (DRAINING) while blocks are live */
+    assert_true(ss_counts().draining > 0);
+    for (int i = 0; i < EXIT_THREADS; i++)
+        for (int j = 0; j < EXIT_BLOCKS; j++)
+            if (b[i].p[j] && !block_ok(b[i].p[j], b[i].n[j]))
+                fail_msg("thread %d block %d (%p) changed after its thread exited", i, j,
+                         b[i].p[j]);
+    /* the main thread frees them all (into slabs nobody owns) */
+    for (int i = 0; i < EXIT_THREADS; i++)
+        for (int j = 0; j < EXIT_BLOCKS; j++)
+            hak_free(b[i].p[j]);
+    hak_malloc_trim(0);
+    unit_ss_counts_t c = ss_counts();
+    if (c.draining != 0)
+        fail_msg("%llu slabs still DRAINING after every block was freed and a trim",
+                 (unsigned long long)c.draining);
+    free(b);
+}
+
+/* ---- a thread whose first call is free ------------------------------------- */
+#define FF_BLOCKS 500
+
+typedef struct {
+    void **v;
+    bool heapless_before, heapless_after, heap_later;
+} ff_t;
+
+static void *first_call_free(void *arg)
+{
+    ff_t *f = arg;
+    f->heapless_before = hak_tls_heap == &hak_empty_heap;
+    for (int i = 0; i < FF_BLOCKS; i++)
+        hak_free(f->v[i]);
+    f->heapless_after = hak_tls_heap == &hak_empty_heap;
+    void *p = hak_malloc(10);
+    f->heap_later = p != NULL && hak_tls_heap != &hak_empty_heap;
+    hak_free(p);
+    return NULL;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_first_call_is_free(void **state)
+{
+    (void)state;
+    void **v = calloc(FF_BLOCKS, sizeof *v);
+    uintptr_t *sorted = calloc(FF_BLOCKS, sizeof *sorted);
+    for (int i = 0; i < FF_BLOCKS; i++) {
+        v[i] = hak_malloc(48);
+        tag_block(v[i], 48);
+        sorted[i] = (uintptr_t)v[i];
+    }
+    qsort(sorted, FF_BLOCKS, sizeof *sorted, cmp_ptr);
+    ff_t f = {v, false, false, false};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, first_call_free, &f), 0);
+    pthread_join(t, NULL);
+    assert_true(f.heapless_before);
+    assert_true(f.heapless_after); /* freeing needs no heap */
+    assert_true(f.heap_later);
+    /* the owner (this thread) gets every one of them back */
+    uint64_t mapped0 = os_mapped_bytes();
+    size_t cap = 40000, got = 0, n = 0;
+    void **mine = calloc(cap, sizeof *mine);
+    bool *seen = calloc(FF_BLOCKS, sizeof *seen);
+    while (got < FF_BLOCKS && n < cap) {
+        void *p = hak_malloc(48);
+        assert_non_null(p);
+        mine[n++] = p;
+        uintptr_t key = (uintptr_t)p;
+        uintptr_t *hit = bsearch(&key, sorted, FF_BLOCKS, sizeof *sorted, cmp_ptr);
+        if (hit && !seen[hit - sorted]) {
+            seen[hit - sorted] = true;
+            got++;
+        }
+    }
+    print_message("    %zu mallocs to get the %d remotely freed blocks back\n", n, FF_BLOCKS);
+    assert_int_equal(got, FF_BLOCKS);
+    assert_true(os_mapped_bytes() <= mapped0 + HAK_SS_SIZE);
+    for (size_t i = 0; i < n; i++)
+        hak_free(mine[i]);
+    free(mine);
+    free(seen);
+    free(sorted);
+    free(v);
+}
+
+/* ---- heaps are reused ------------------------------------------------------ */
+static void *note_heap(void *arg)
+{
+    void *p = hak_malloc(100);
+    *(hak_heap_t **)arg = hak_tls_heap;
+    hak_free(p);
+    return NULL;
+}
+
+static void test_heap_reused_after_exit(void **state)
+{
+    (void)state;
+    hak_heap_t *first = NULL, *h = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, note_heap, &first), 0);
+    pthread_join(t, NULL);
+    assert_non_null(first);
+    uint64_t mapped0 = os_mapped_bytes();
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(pthread_create(&t, NULL, note_heap, &h), 0);
+        pthread_join(t, NULL);
+        assert_ptr_equal(h, first); /* one at a time: always the same heap */
+    }
+    assert_true(os_mapped_bytes() <= mapped0);
+}
+
+/* ---- allocation in a thread-exit destructor ----------------------------------
+ * A TSD destructor of the program running after hakmem retired the thread's
+ * heap frees a block of the thread and allocates again: the thread gets a
+ * fresh heap, which is retired in turn (no slab stays HOT for nobody). */
+static pthread_key_t late_key;
+static _Atomic(int) late_heap_was_retired, late_ok;
+
+static void late_destructor(void *arg)
+{
+    atomic_store(&late_heap_was_retired, hak_tls_heap == &hak_empty_heap);
+    bool ok = block_ok(arg, 200);
+    hak_free(arg);
+    void *v[64];
+    for (int i = 0; i < 64; i++) {
+        v[i] = hak_malloc(300);
+        ok = ok && v[i] != NULL;
+        if (v[i])
+            tag_block(v[i], 300);
+    }
+    for (int i = 0; i < 64; i++) {
+        ok = ok && block_ok(v[i], 300);
+        hak_free(v[i]);
+    }
+    atomic_store(&late_ok, ok);
+}
+
+static void *late_thread(void *arg)
+{
+    (void)arg;
+    void *b = hak_malloc(200);
+    tag_block(b, 200);
+    pthread_setspecific(late_key, b);
+    return NULL;
+}
+
+static void test_allocation_in_exit_destructor(void **state)
+{
+    (void)state;
+    void *warm = hak_malloc(8); /* this thread's heap and hakmem's key exist */
+    assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+    hak_malloc_trim(0);
+    unit_ss_counts_t c0 = ss_counts();
+    for (int round = 0; round < 20; round++) {
+        pthread_t t;
+        atomic_store(&late_ok, 0);
+        assert_int_equal(pthread_create(&t, NULL, late_thread, NULL), 0);
+        pthread_join(t, NULL);
+        assert_true(atomic_load(&late_ok));
+    }
+    print_message("    hakmem's heap %s retired before the program's destructor ran\n",
+                  atomic_load(&late_heap_was_retired) ? "was" : "was not");
+    hak_malloc_trim(0);
+    unit_ss_counts_t c1 = ss_counts();
+    pthread_key_delete(late_key);
+    hak_free(warm);
+    if (c1.hot != c0.hot || c1.draining != 0)
+        fail_msg("after 20 threads allocating in their exit destructors: %llu HOT slabs "
+                 "(%llu before), %llu DRAINING",
+                 (unsigned long long)c1.hot, (unsigned long long)c0.hot,
+                 (unsigned long long)c1.draining);
+}
+
+/* ---- all-to-all remote frees ------------------------------------------------ */
+#define RING 8
+#define RING_BLOCKS 30000
+
+static queue_t ring_q[RING];
+static _Atomic(long) ring_bad;
+
+static void *ring_worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    queue_t *out = &ring_q[(me + 1) % RING], *in = &ring_q[me];
+    uint64_t rng = 0x9E3779B97F4A7C15ull * (uint64_t)(me + 1);
+    item_t it;
+    for (int i = 0; i < RING_BLOCKS; i++) {
+        size_t n = 16 + rng_next(&rng) % 1500;
+        void *p = hak_malloc(n);
+        if (!p)
+            abort();
+        tag_block(p, n);
+        q_push(out, (item_t){p, n});
+        /* free what the neighbour sent meanwhile */
+        while (q_try_pop(in, &it)) {
+            if (!block_ok(it.p, it.n))
+                atomic_fetch_add(&ring_bad, 1);
+            hak_free(it.p);
+        }
+    }
+    q_close(out);
+    while (q_pop(in, &it)) {
+        if (!block_ok(it.p, it.n))
+            atomic_fetch_add(&ring_bad, 1);
+        hak_free(it.p);
+    }
+    return NULL;
+}
+
+static void test_all_to_all_remote_frees(void **state)
+{
+    (void)state;
+    atomic_store(&ring_bad, 0);
+    for (int i = 0; i < RING; i++)
+        q_init(&ring_q[i], RING_BLOCKS + 1); /* a push never waits */
+    pthread_t t[RING];
+    for (int i = 0; i < RING; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, ring_worker, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < RING; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < RING; i++)
+        q_destroy(&ring_q[i]);
+    assert_int_equal(atomic_load(&ring_bad), 0);
+    hak_malloc_trim(0);
+    assert_int_equal(ss_counts().draining, 0);
+}
+
+/* ---- 200 threads churning ---------------------------------------------------- */
+#define CHURN_THREADS 200
+#define CHURN_OPS 2500
+#define CHURN_SLOTS 48
+
+static queue_t churn_pool; /* blocks handed to whichever thread comes next */
+static _Atomic(long) churn_bad, churn_ops;
+
+static void *churn_worker(void *arg)
+{
+    uint64_t rng = 0xD1B54A32D192ED03ull ^ ((uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull);
+    item_t slot[CHURN_SLOTS];
+    memset(slot, 0, sizeof slot);
+    item_t it;
+    for (int op = 0; op < CHURN_OPS; op++) {
+        unsigned k = (unsigned)(rng_next(&rng) % CHURN_SLOTS);
+        if (slot[k].p) {
+            if (!block_ok(slot[k].p, slot[k].n))
+                atomic_fetch_add(&churn_bad, 1);
+            if (rng_next(&rng) % 8 == 0)
+                q_push(&churn_pool, slot[k]); /* someone else frees it */
+            else
+                hak_free(slot[k].p);
+            slot[k].p = NULL;
+        } else {
+            size_t n = random_size(&rng);
+            void *p = rng_next(&rng) % 16 == 0 ? hak_calloc(1, n) : hak_malloc(n);
+            if (!p)
+                abort();
+            tag_block(p, n);
+            slot[k] = (item_t){p, n};
+        }
+        if (op % 16 == 0 && q_try_pop(&churn_pool, &it)) {
+            if (!block_ok(it.p, it.n))
+                atomic_fetch_add(&churn_bad, 1);
+            hak_free(it.p);
+        }
+    }
+    atomic_fetch_add(&churn_ops, CHURN_OPS);
+    /* leave some blocks live for the main thread, free the rest */
+    for (unsigned k = 0; k < CHURN_SLOTS; k++) {
+        if (!slot[k].p)
+            continue;
+        if (k % 4 == 0)
+            q_push(&churn_pool, slot[k]);
+        else
+            hak_free(slot[k].p);
+    }
+    return NULL;
+}
+
+static void test_churn_200_threads(void **state)
+{
+    (void)state;
+    atomic_store(&churn_bad, 0);
+    atomic_store(&churn_ops, 0);
+    q_init(&churn_pool, CHURN_THREADS * (CHURN_OPS / 4 + CHURN_SLOTS)); /* never full */
+    pthread_t *t = calloc(CHURN_THREADS, sizeof *t);
+    /* in two waves: threads of the second reuse the heaps of the first */
+    for (int wave = 0; wave < 2; wave++) {
+        int lo = wave * CHURN_THREADS / 2, hi = (wave + 1) * CHURN_THREADS / 2;
+        for (int i = lo; i < hi; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, churn_worker, (void *)(intptr_t)i), 0);
+        for (int i = lo; i < hi; i++)
+            pthread_join(t[i], NULL);
+    }
+    item_t it;
+    long left = 0;
+    while (q_try_pop(&churn_pool, &it)) {
+        if (!block_ok(it.p, it.n))
+            atomic_fetch_add(&churn_bad, 1);
+        hak_free(it.p);
+        left++;
+    }
+    q_destroy(&churn_pool);
+    free(t);
+    print_message("    %ld operations, %ld blocks freed by the main thread at the end\n",
+                  atomic_load(&churn_ops), left);
+    assert_int_equal(atomic_load(&churn_bad), 0);
+    assert_int_equal(atomic_load(&churn_ops), (long)CHURN_THREADS * CHURN_OPS);
+    hak_malloc_trim(0);
+    unit_ss_counts_t c = ss_counts();
+    assert_int_equal(c.draining, 0);
+    /* every block is free: what stays mapped is bounded */
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    assert_int_equal(live, 0);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_producer_consumer),
+    cmocka_unit_test(test_thread_exit_with_live_blocks),
+    cmocka_unit_test(test_first_call_is_free),
+    cmocka_unit_test(test_heap_reused_after_exit),
+    cmocka_unit_test(test_allocation_in_exit_destructor),
+    cmocka_unit_test(test_all_to_all_remote_frees),
+    cmocka_unit_test(test_churn_200_threads),
+};
+
+UNIT_MAIN("threads", tests, group_setup, NULL)
