@@ -28,6 +28,7 @@
 # Missing allocators and failed runs are kept in the table ("missing",
 # "CRASH", "WRONG", "FAIL", "TIMEOUT").
 set -u -o pipefail
+# shellcheck source=bench_lib.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 QUICK=${QUICK:-0}
@@ -92,7 +93,7 @@ need_cmd python3 python3 || die "python3 is required for the report"
 need_cmd gnuplot gnuplot-nox || log "warning: gnuplot unavailable, no chart"
 ensure_allocators $ALLOCATORS
 need_bench_bins
-mkdir -p "$OUT_DIR"
+bench_lock "$OUT_DIR"
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -108,7 +109,11 @@ for a in $ALLOCATORS; do
         fi
         SO[$a]=$so
         AVAILABLE[$a]=1
-        log "allocator $a: ${so:-(none, system malloc)}"
+        if [ "$a" = hakmem ]; then
+            log "allocator hakmem: $HAKMEM_SO (run from a private copy, sha256 $HAKMEM_SHA)"
+        else
+            log "allocator $a: ${so:-(none, system malloc)}"
+        fi
     else
         AVAILABLE[$a]=0
         if [ "$a" = hakmem ]; then
@@ -124,7 +129,7 @@ CMDLINE="RUNS=$RUNS QUICK=$QUICK"
 [ "$ALLOCATORS" = "$ALL_ALLOCATORS" ] || CMDLINE+=" ALLOCATORS=\"$ALLOCATORS\""
 [ "$BENCHES" = "$ALL_BENCHES" ] || CMDLINE+=" BENCHES=\"$BENCHES\""
 CMDLINE+=" scripts/bench.sh"
-META=$OUT_DIR/meta.txt
+META=$TMP/meta.txt
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "command: $CMDLINE"
@@ -141,7 +146,9 @@ META=$OUT_DIR/meta.txt
 } >"$META"
 
 # ---- runs ------------------------------------------------------------------
-CSV=$OUT_DIR/results.csv
+# Results are written to $TMP and published when all runs are done, so an
+# interrupted run leaves the previous results in place.
+CSV=$TMP/results.csv
 echo "benchmark,allocator,run,status,throughput_ops_s,peak_rss_kb,wall_s,exit_code,command" >"$CSV"
 
 nb=$(echo $BENCHES | wc -w)
@@ -187,13 +194,18 @@ for b in $BENCHES; do
             [ "$status" = ok ] || tp=""
             echo "$b,$a,$k,$status,$tp,${rss:-},${wall:-},$rc,\"$cmd\"" >>"$CSV"
             if [ "$status" = ok ]; then
-                log "$prefix: $(awk -v t="$tp" -v r="${rss:-0}" 'BEGIN{printf "%.2fM ops/s, peak RSS %.1f MB", t/1e6, r/1024}')"
+                log "$prefix: $(awk -v t="$tp" -v r="${rss:-0}" 'BEGIN {
+                    if (t >= 1e6) s = sprintf("%.2fM", t / 1e6); else if (t >= 1e3) s = sprintf("%.1fk", t / 1e3); else s = t
+                    printf "%s ops/s, peak RSS %.1f MB", s, r / 1024 }')"
             else
                 log "$prefix: $status (exit $rc): $(head -c 300 "$TMP/err" | tr '\n' ' ')"
             fi
         done
     done
 done
+cp "$CSV" "$META" "$OUT_DIR/" || die "cannot write $OUT_DIR"
+CSV=$OUT_DIR/results.csv
+META=$OUT_DIR/meta.txt
 log "runs finished in $(($(date +%s) - start_s)) s; raw results: $CSV"
 
 # ---- report ----------------------------------------------------------------

@@ -164,6 +164,22 @@ need_bench_bins() {
     make -s -C "$BENCH_ROOT" -f bench/bench.mk bench-build >&2 || die "benchmark build failed"
 }
 
+# bench_lock DIR: serializes timing runs (bench.sh, syscalls.sh, soak.sh)
+# that share DIR: concurrent runs would overwrite each other's files and
+# disturb each other's timings. Waits for a run already in progress.
+bench_lock() {
+    mkdir -p "$1"
+    need_cmd flock util-linux || {
+        log "warning: flock unavailable; not guarding against concurrent runs"
+        return 0
+    }
+    exec 9>"$1/.bench.lock"
+    if ! flock -n 9; then
+        log "another benchmark run is using $1; waiting for it to finish..."
+        flock 9
+    fi
+}
+
 # set_preload SO: sets the array PRELOAD to the command prefix that runs a
 # program with LD_PRELOAD=SO (or with no preload at all when SO is empty).
 # Put it right before the benchmark, after wrappers such as timeout, so

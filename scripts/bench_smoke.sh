@@ -16,6 +16,7 @@
 #                     must be built (HAKMEM_SO, default build/libhakmem.so)
 #   SMOKE_TIMEOUT     seconds per run before it counts as hung (default 60)
 set -u -o pipefail
+# shellcheck source=bench_lib.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 ALLOCS=${SMOKE_ALLOCATORS:-hakmem glibc}

@@ -23,6 +23,7 @@
 #   SEED=N            default: 1
 #   OUT_DIR=dir       default: build/bench (soak_<allocator>.csv, soak.md)
 set -u -o pipefail
+# shellcheck source=bench_lib.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 MINUTES=${1:-${MINUTES:-5}}
@@ -38,7 +39,7 @@ OUT_DIR=${OUT_DIR:-$BENCH_ROOT/build/bench}
 need_cmd python3 python3 || die "python3 is required for the report"
 ensure_allocators $ALLOCATORS
 need_bench_bins
-mkdir -p "$OUT_DIR"
+bench_lock "$OUT_DIR"
 
 specs=()
 status=0

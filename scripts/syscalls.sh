@@ -21,6 +21,7 @@
 #
 # Output: a markdown table on stdout; raw counts in $OUT_DIR/syscalls.csv.
 set -u -o pipefail
+# shellcheck source=bench_lib.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
 ITER=${1:-${ITER:-5000000}}
@@ -35,7 +36,7 @@ CALLS="mmap munmap madvise brk mremap"
 need_cmd strace strace || die "strace is required (Debian package 'strace')"
 ensure_allocators $ALLOCATORS
 need_bench_bins
-mkdir -p "$OUT_DIR"
+bench_lock "$OUT_DIR"
 
 STRACE_OPTS=(-f -c -e "trace=$(echo $CALLS | tr ' ' ',')")
 # Stop only on the traced calls when strace can (much less overhead).
