@@ -113,19 +113,25 @@ static size_t pad_size(const void *p, size_t bs)
 }
 #endif
 
+/* Counts a TLS-list hit; returns b so that the caller can tail-call it. */
+static HAK_SLOW void *stats_malloc_hit(hak_heap_t *h, unsigned cls, void *b)
+{
+    stats_malloc(h, cls, true);
+    return b;
+}
+
 HAK_FAST void *alloc_class(unsigned cls)
 {
     hak_heap_t *h = hak_tls_heap;
     hak_block_t *b = h->free_list[cls];
-    if (HAK_LIKELY(b != NULL)) {
-        h->free_list[cls] = hak_next(b);
-        h->count[cls]--;
-        b->key = 0;
-        if (HAK_UNLIKELY(hak_stats_enabled))
-            stats_malloc(h, cls, true);
-        return b;
-    }
-    return malloc_refill(h, cls);
+    if (HAK_UNLIKELY(b == NULL))
+        return malloc_refill(h, cls);
+    h->free_list[cls] = hak_next(b);
+    h->room[cls]++;
+    b->key = 0;
+    if (HAK_UNLIKELY(hak_stats_enabled))
+        return stats_malloc_hit(h, cls, b);
+    return b;
 }
 
 /* A block of class cls for a request of n bytes (hardened: with its
@@ -164,7 +170,7 @@ static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
         uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
         const char *what = (char *)p < s->start || (char *)p >= s->end
                                ? "invalid pointer (not a block)"
-                           : (char *)p >= __atomic_load_n(&s->bump, __ATOMIC_RELAXED)
+                           : (char *)p >= hak_slab_bump(s)
                                ? "invalid pointer (never allocated)"
                            : off % s->block_size ? "invalid pointer (not the start of a block)"
                                                  : "invalid pointer";
@@ -198,23 +204,49 @@ HAK_FAST void zero_on_free(void *p, size_t bs)
 #endif
 }
 
+/* Pushes a validated block of h's own slab s on h's TLS list. Every call
+ * out of it is a tail call, so the fast path keeps no stack frame. */
+static HAK_SLOW void push_local_stats(hak_heap_t *h, hak_slab_t *s, hak_block_t *b);
+HAK_FAST void push_local_body(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+{
+    unsigned cls = s->cls;
+    zero_on_free(b, s->block_size);
+    hak_set_next(b, h->free_list[cls]);
+    b->key = hak_block_key(b);
+    h->free_list[cls] = b;
+    if (HAK_UNLIKELY(--h->room[cls] < 0))
+        _hak_heap_flush(h, cls);
+}
+
+HAK_FAST void push_local(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+{
+    if (HAK_UNLIKELY(hak_stats_enabled)) {
+        push_local_stats(h, s, b);
+        return;
+    }
+    push_local_body(h, s, b);
+}
+
+static HAK_SLOW void push_local_stats(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+{
+    stats_free(h, s->cls);
+    push_local_body(h, s, b);
+}
+
+/* A small block the fast path did not take: validate it, then push it on
+ * this thread's list (a chunk that was not at its registry home slot) or on
+ * its slab's remote list. */
 static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
 {
     if (!small_block_ok(s, p, "free"))
         return;
     hak_block_t *b = p;
     hak_heap_t *h = hak_tls_heap;
-    zero_on_free(p, s->block_size);
     if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
-        /* checks passed after all (cannot happen: the fast path took it) */
-        unsigned cls = s->cls;
-        hak_set_next(b, h->free_list[cls]);
-        b->key = hak_block_key(b);
-        h->free_list[cls] = b;
-        if (++h->count[cls] > hak_tcache_max[cls])
-            _hak_heap_flush(h, cls);
+        push_local(h, s, b);
         return;
     }
+    zero_on_free(p, s->block_size);
     if (HAK_UNLIKELY(hak_stats_enabled))
         stats_free_other(s->cls, true);
     b->key = hak_block_key(b);
@@ -236,10 +268,18 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
     return l;
 }
 
-static HAK_SLOW void free_other(void *p, uintptr_t v)
+/* Everything but a small block found at its registry home slot: NULL, a
+ * small block whose chunk collided, a large block, a foreign pointer. */
+static HAK_SLOW void free_other(void *p)
 {
     if (p == NULL)
         return;
+    uintptr_t v = hak_reg_lookup(p);
+    if (v & HAK_REG_SMALL) {
+        hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
+        free_small_slow(hak_ss_slab_of(ss, p), p);
+        return;
+    }
     if (v & HAK_REG_LARGE) {
         hak_large_t *l = large_block_ok(v, p, "free");
         if (l) {
@@ -257,9 +297,8 @@ static HAK_SLOW void free_other(void *p, uintptr_t v)
 
 HAK_API void hak_free(void *p)
 {
-    uintptr_t v = hak_reg_lookup(p);
-    if (HAK_LIKELY(v & HAK_REG_SMALL)) {
-        hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
+    if (HAK_LIKELY(hak_reg_small_home(p))) {
+        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
         hak_slab_t *s = hak_ss_slab_of(ss, p);
         hak_heap_t *h = hak_tls_heap;
         hak_block_t *b = p;
@@ -269,21 +308,13 @@ HAK_API void hak_free(void *p)
                        && pad_size(p, s->block_size) != SIZE_MAX
 #endif
                        )) {
-            unsigned cls = s->cls;
-            zero_on_free(p, s->block_size);
-            hak_set_next(b, h->free_list[cls]);
-            b->key = hak_block_key(b);
-            h->free_list[cls] = b;
-            if (HAK_UNLIKELY(hak_stats_enabled))
-                stats_free(h, cls);
-            if (HAK_UNLIKELY(++h->count[cls] > hak_tcache_max[cls]))
-                _hak_heap_flush(h, cls);
+            push_local(h, s, b);
             return;
         }
         free_small_slow(s, p);
         return;
     }
-    free_other(p, v);
+    free_other(p);
 }
 
 /* ---- sizes -------------------------------------------------------------- */

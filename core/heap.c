@@ -204,6 +204,8 @@ static hak_heap_t *heap_create(void)
     if (h) {
         h->live = 1;
         h->rng = (hak_secret ^ (uintptr_t)h) | 1;
+        for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+            h->room[c] = (int32_t)hak_tcache_max[c];
     }
     hak_unlock(&heap_lock);
     if (!h)
@@ -253,19 +255,19 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
         }
         if (s->free) {
             h->free_list[cls] = s->free;
-            h->count[cls] = s->free_count;
+            h->room[cls] = (int32_t)hak_tcache_max[cls] - (int32_t)s->free_count;
             s->used += s->free_count;
             s->free = NULL;
             s->free_count = 0;
             break;
         }
-        if (s->bump < s->end) {
+        if (hak_slab_bump(s) < s->end) {
             uint32_t bs = s->block_size;
-            size_t left = (size_t)(s->end - s->bump) / bs;
+            size_t left = (size_t)(s->end - hak_slab_bump(s)) / bs;
             uint32_t n = carve_batch[cls];
             if (n > left)
                 n = (uint32_t)left;
-            char *p = s->bump;
+            char *p = hak_slab_bump(s);
             hak_block_t *head = NULL;
 #ifdef HAK_HARDENED
             /* hardened: hand the batch out in a random order */
@@ -296,11 +298,10 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
                 head = b;
             }
 #endif
-            /* read by remote freers validating a block: atomic, relaxed */
-            __atomic_store_n(&s->bump, p + (size_t)n * bs, __ATOMIC_RELAXED);
+            hak_slab_set_bump(s, p + (size_t)n * bs);
             s->used += n;
             h->free_list[cls] = head;
-            h->count[cls] = n;
+            h->room[cls] = (int32_t)hak_tcache_max[cls] - (int32_t)n;
             break;
         }
         if (collect_remote(h, s))
@@ -317,7 +318,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
     list = h->free_list[cls];
 pop:
     h->free_list[cls] = hak_next(list);
-    h->count[cls]--;
+    h->room[cls]++;
     list->key = 0;
     return list;
 }
@@ -326,11 +327,13 @@ pop:
 void _hak_heap_flush(hak_heap_t *h, unsigned cls)
 {
     HAK_STAT(h, flushes);
-    uint32_t keep = hak_tcache_max[cls] / 2;
-    while (h->count[cls] > keep) {
+    int32_t room_after = (int32_t)(hak_tcache_max[cls] - hak_tcache_max[cls] / 2);
+    /* (the list ends early only if the bounds changed under this heap, when
+     * the constructor re-read the options) */
+    while (h->room[cls] < room_after && h->free_list[cls]) {
         hak_block_t *b = h->free_list[cls];
         h->free_list[cls] = hak_next(b);
-        h->count[cls]--;
+        h->room[cls]++;
         hak_slab_t *s = hak_block_slab(b);
         hak_slab_put(s, b);
         if (!s->in_warm)
@@ -338,6 +341,8 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         if (s->used == 0)
             slab_maybe_release(h, s);
     }
+    if (!h->free_list[cls])
+        h->room[cls] = (int32_t)hak_tcache_max[cls];
 }
 
 /* ---- remote free ------------------------------------------------------ */
@@ -381,7 +386,7 @@ static void heap_teardown(hak_heap_t *h)
             b = next;
         }
         h->free_list[c] = NULL;
-        h->count[c] = 0;
+        h->room[c] = (int32_t)hak_tcache_max[c];
     }
     /* 2. close every owned slab to notifications (ABANDONED), taking what
      *    remote freers left; waits out freers that are notifying */
@@ -477,7 +482,7 @@ void _hak_heap_collect_all(hak_heap_t *h)
             b = next;
         }
         h->free_list[c] = NULL;
-        h->count[c] = 0;
+        h->room[c] = (int32_t)hak_tcache_max[c];
     }
     hak_slab_t *s = h->owned;
     while (s) {
@@ -516,7 +521,8 @@ uint64_t _hak_heap_cached_bytes(void)
         if (!h->live)
             continue;
         for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-            n += (uint64_t)__atomic_load_n(&h->count[c], __ATOMIC_RELAXED) * hak_class_size[c];
+            n += (uint64_t)((int32_t)hak_tcache_max[c] - __atomic_load_n(&h->room[c], __ATOMIC_RELAXED)) *
+                 hak_class_size[c];
     }
     hak_unlock(&heap_lock);
     return n;

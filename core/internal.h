@@ -168,12 +168,13 @@ typedef struct hak_slab {
     /* --- read by free() --- */
     struct hak_heap *owner;   /* HOT: owning heap; otherwise NULL          */
     char *start;              /* first block                               */
-    char *bump;               /* blocks in [start, bump) have been carved  */
+    uint32_t carved;          /* bytes from start carved into blocks       */
     uint32_t block_size;
+    uint64_t recip;           /* ceil(2^40 / block_size)                   */
+    uint64_t recip_frac;      /* recip << 24: the divisibility bound       */
     uint16_t cls;
     uint8_t state;            /* hak_slab_state_t                          */
     uint8_t in_warm;
-    uint64_t recip;           /* ceil(2^40 / block_size): exact division   */
     /* --- owner only --- */
     hak_block_t *free;        /* local free list                           */
     uint32_t free_count;
@@ -189,7 +190,6 @@ typedef struct hak_slab {
     uint8_t pad0;
     /* --- shared --- */
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
-    uint64_t pad1;                    /* 128 bytes: indexing is a shift    */
 } hak_slab_t;
 
 typedef enum {
@@ -216,7 +216,7 @@ typedef struct hak_superslab {
 _Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
                "SuperSlab header must fit before slab 0");
 _Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
-_Static_assert(sizeof(hak_slab_t) == 128, "slab record must stay 128 bytes");
+_Static_assert(sizeof(hak_slab_t) == 128, "slab record must be 128 bytes: indexing is a shift");
 
 /* Slab of a pointer known to lie in ss. */
 HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
@@ -224,16 +224,28 @@ HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
     return &ss->slabs[((uintptr_t)p - (uintptr_t)ss) >> ss->slab_shift];
 }
 
-/* True if p is the start of a block carved from s. The product is taken
- * modulo 2^64: exact for offsets below 2^24 (slabs are at most 2 MiB), and
- * an offset so large that it wraps (p below start) cannot satisfy the
- * equality, while one beyond the slab fails the bump test. */
+/* End of the carved part of s (read by remote freers: atomic, relaxed). */
+HAK_FAST char *hak_slab_bump(const hak_slab_t *s)
+{
+    return s->start + __atomic_load_n(&s->carved, __ATOMIC_RELAXED);
+}
+HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
+{
+    __atomic_store_n(&s->carved, (uint32_t)(bump - s->start), __ATOMIC_RELAXED);
+}
+
+/* True if p is the start of a block carved from s. With off = p - start <
+ * carved <= 2 MiB and q, r the quotient and remainder of off by the block
+ * size bs <= 2^19: off * recip = q * 2^40 + q*e + r*recip, where
+ * e = bs*recip - 2^40 < bs. Its low 40 bits are q*e < 2^21 <= recip when
+ * r == 0, and at least recip (without wrapping) otherwise. So one multiply
+ * and one compare (shifted left by 24, recip_frac = recip << 24) decide. */
 HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
-    uintptr_t idx = (uintptr_t)((off * s->recip) >> 40);
-    return idx * s->block_size == off &&
-           (const char *)p < __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
+    if (off >= __atomic_load_n(&s->carved, __ATOMIC_RELAXED))
+        return false;
+    return ((off * s->recip) << 24) < s->recip_frac;
 }
 
 /* Gives block b back to its slab's local free list (caller owns s). */
@@ -315,45 +327,50 @@ HAK_HIDDEN void _hak_large_counts(uint64_t *live, uint64_t *live_bytes, uint64_t
 /* ---------------------------------------------------------------------- */
 #define HAK_REG_SMALL 1u
 #define HAK_REG_LARGE 2u
+#define HAK_REG_BITS 18
+#define HAK_REG_SIZE ((uintptr_t)1 << HAK_REG_BITS)
+#define HAK_REG_EMPTY ((uintptr_t)0)
+#define HAK_REG_TOMB ((uintptr_t)3) /* no real key: chunk 0 is never ours */
+
+/* key = chunk << 2 | kind; value = object pointer | kind. */
 typedef struct hak_reg_entry {
-    _Atomic(uintptr_t) key;    /* chunk number + 1; 0 empty; 1 tombstone... see registry.c */
-    _Atomic(uintptr_t) value;  /* object pointer | HAK_REG_ kind in low bits */
+    _Atomic(uintptr_t) key;
+    _Atomic(uintptr_t) value;
 } hak_reg_entry_t;
 
-typedef struct hak_reg_table {
-    uintptr_t mask;            /* entries - 1 (a power of two minus one)   */
-    uintptr_t pad;
-    hak_reg_entry_t e[];
-} hak_reg_table_t;
+extern hak_reg_entry_t hak_reg_table[HAK_REG_SIZE] HAK_HIDDEN;
+extern _Atomic(uintptr_t) hak_reg_max_probe HAK_HIDDEN;
 
-/* The current table; replaced (never freed) when it grows. */
-extern _Atomic(hak_reg_table_t *) hak_reg_current HAK_HIDDEN;
-
-#define HAK_REG_EMPTY ((uintptr_t)0)
-#define HAK_REG_TOMB ((uintptr_t)1)
-
-HAK_FAST uintptr_t hak_reg_hash(uintptr_t chunk)
+/* Home slot of a chunk: its low bits. Neighbouring chunks get neighbouring
+ * slots, so the table pages a process touches stay few; chunks that share a
+ * home are 512 GiB apart and simply probe on. */
+HAK_FAST uintptr_t hak_reg_home(uintptr_t chunk)
 {
-    return (uintptr_t)((chunk * 0x9E3779B97F4A7C15ull) >> 32);
+    return chunk & (HAK_REG_SIZE - 1);
 }
 
-/* O(1): one probe when there is no collision. Returns the value (pointer |
- * kind) registered for p's 2 MiB chunk, or 0. Lock-free; see registry.c. */
+/* The free fast path's question: is p in a registered SuperSlab, found at
+ * its home slot? One load and one compare; anything else (a collision, a
+ * large block, a foreign pointer) goes to hak_reg_lookup on the slow path. */
+HAK_FAST bool hak_reg_small_home(const void *p)
+{
+    uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
+    uintptr_t k = atomic_load_explicit(&hak_reg_table[hak_reg_home(chunk)].key,
+                                       memory_order_acquire);
+    return k == ((chunk << 2) | HAK_REG_SMALL);
+}
+
+/* Value (pointer | kind) registered for p's 2 MiB chunk, or 0. Lock-free;
+ * at most hak_reg_max_probe + 1 slots are looked at. See registry.c. */
+HAK_HIDDEN uintptr_t _hak_reg_lookup_slow(const void *p);
 HAK_FAST uintptr_t hak_reg_lookup(const void *p)
 {
     uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
-    uintptr_t want = chunk + 2; /* 0 and 1 are reserved */
-    const hak_reg_table_t *t = atomic_load_explicit(&hak_reg_current, memory_order_acquire);
-    uintptr_t mask = t->mask;
-    uintptr_t i = hak_reg_hash(chunk) & mask;
-    for (;;) {
-        uintptr_t k = atomic_load_explicit(&t->e[i].key, memory_order_acquire);
-        if (HAK_LIKELY(k == want))
-            return atomic_load_explicit(&t->e[i].value, memory_order_relaxed);
-        if (k == HAK_REG_EMPTY)
-            return 0;
-        i = (i + 1) & mask;
-    }
+    hak_reg_entry_t *e = &hak_reg_table[hak_reg_home(chunk)];
+    uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+    if (HAK_LIKELY((k >> 2) == chunk && k != HAK_REG_TOMB && k != HAK_REG_EMPTY))
+        return atomic_load_explicit(&e->value, memory_order_relaxed);
+    return _hak_reg_lookup_slow(p);
 }
 
 HAK_HIDDEN bool _hak_reg_insert(const void *chunk_addr, uintptr_t value);
@@ -389,13 +406,14 @@ typedef struct hak_tcounters {
     uint64_t class_frees[HAK_NUM_CLASSES];
 } hak_tcounters_t;
 
-/* A thread's heap. The TLS free list of class c is free_list[c] with
- * count[c] blocks; the warm pool is warm[c], the owned slabs of class c with
+/* A thread's heap. The TLS free list of class c is free_list[c], with
+ * room[c] = hak_tcache_max[c] - (blocks in it): a free that takes room[c]
+ * below 0 flushes; the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
  * (remote freers push slabs there) and the stats read at report time. */
 typedef struct hak_heap {
     hak_block_t *free_list[HAK_NUM_CLASSES];
-    uint32_t count[HAK_NUM_CLASSES];
+    int32_t room[HAK_NUM_CLASSES];
     hak_slab_t *warm[HAK_NUM_CLASSES];
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
     uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
@@ -411,6 +429,11 @@ typedef struct hak_heap {
 extern hak_heap_t hak_empty_heap HAK_HIDDEN;
 extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
 extern uint32_t hak_tcache_max[HAK_NUM_CLASSES] HAK_HIDDEN;
+/* Blocks in h's TLS list of class c. */
+HAK_FAST uint32_t hak_heap_count(const hak_heap_t *h, unsigned c)
+{
+    return (uint32_t)((int32_t)hak_tcache_max[c] - h->room[c]);
+}
 
 HAK_HIDDEN void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls);
 HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);

@@ -2,21 +2,25 @@
  * registry.c — the hashed registry: maps a 2 MiB chunk number to the object
  * that owns the chunk (a SuperSlab, or the record of a large block whose
  * user pointer lies in that chunk). It answers "is this pointer ours?" for
- * free() in one probe in the common case.
+ * free() with one load and one compare in the common case.
  *
- * Structure: open addressing with linear probing, keys chunk+2 (0 = empty,
- * 1 = tombstone), values pointer|kind.
+ * Structure: a fixed table of HAK_REG_SIZE slots (4 MiB of address space in
+ * .bss; only the pages holding used slots become resident), open addressing
+ * with linear probing from the home slot hak_reg_home(chunk), which keeps
+ * neighbouring chunks in neighbouring slots. A slot's key is chunk << 2 |
+ * kind (SMALL or LARGE), so the free fast path checks "registered SuperSlab
+ * at its home slot" without reading the value. Empty is 0, a tombstone 3.
+ * hak_reg_max_probe is the largest distance from home at which a key was
+ * ever placed; lookups stop there, so a missing key costs a bounded probe
+ * however many tombstones accumulate. Capacity: inserts fail (ENOMEM) when
+ * the table is 7/8 full, i.e. beyond ~229,000 live chunks.
  *
- * Concurrency: readers take no lock. Writers hold reg_lock. The invariants
- * that make lock-free reads safe:
- *   - an entry's key only goes EMPTY -> key -> TOMB -> key' -> TOMB ...;
- *     a slot never becomes EMPTY again, so a probe chain is never cut;
+ * Concurrency: readers take no lock; writers hold reg_lock. Invariants:
  *   - a value is written before its key is published (release/acquire);
  *   - a chunk is registered before any pointer into it is handed out, and
  *     removed only when no live block remains in it;
- *   - growing builds a new table with every live entry and publishes it;
- *     old tables are never freed, so a reader still probing one finds every
- *     key that was live when it started.
+ *   - a slot is never made EMPTY again and max_probe never decreases, so the
+ *     probe chain of a live key is never cut.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -24,75 +28,49 @@
 
 #include "internal.h"
 
-#define REG_INITIAL 4096
-
-static struct {
-    hak_reg_table_t t;
-    hak_reg_entry_t e[REG_INITIAL];
-} reg_initial = {{REG_INITIAL - 1, 0}, {{0, 0}}};
-
-_Atomic(hak_reg_table_t *) hak_reg_current = &reg_initial.t;
-static size_t reg_used;  /* live keys + tombstones in the current table */
+hak_reg_entry_t hak_reg_table[HAK_REG_SIZE];
+_Atomic(uintptr_t) hak_reg_max_probe;
 static size_t reg_live;
 static hak_lock_t reg_lock = HAK_LOCK_INIT;
 
-static void insert_into(hak_reg_table_t *t, uintptr_t key, uintptr_t value, bool *reused)
+uintptr_t _hak_reg_lookup_slow(const void *p)
 {
-    uintptr_t i = hak_reg_hash(key - 2) & t->mask;
-    for (;;) {
-        uintptr_t k = atomic_load_explicit(&t->e[i].key, memory_order_relaxed);
-        if (k == HAK_REG_EMPTY || k == HAK_REG_TOMB) {
-            *reused = (k == HAK_REG_TOMB);
-            atomic_store_explicit(&t->e[i].value, value, memory_order_relaxed);
-            atomic_store_explicit(&t->e[i].key, key, memory_order_release);
-            return;
-        }
-        i = (i + 1) & t->mask;
+    uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
+    uintptr_t i = hak_reg_home(chunk);
+    uintptr_t max = atomic_load_explicit(&hak_reg_max_probe, memory_order_acquire);
+    for (uintptr_t d = 0; d <= max; d++) {
+        hak_reg_entry_t *e = &hak_reg_table[(i + d) & (HAK_REG_SIZE - 1)];
+        uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (k == HAK_REG_EMPTY)
+            return 0;
+        if (k != HAK_REG_TOMB && (k >> 2) == chunk)
+            return atomic_load_explicit(&e->value, memory_order_relaxed);
     }
-}
-
-static bool grow_locked(void)
-{
-    hak_reg_table_t *old = atomic_load_explicit(&hak_reg_current, memory_order_relaxed);
-    size_t n = (old->mask + 1) * 2;
-    if (reg_live * 4 < old->mask + 1)
-        n = old->mask + 1; /* mostly tombstones: rebuild at the same size */
-    hak_reg_table_t *t = _hak_meta_alloc(sizeof(hak_reg_table_t) + n * sizeof(hak_reg_entry_t));
-    if (!t)
-        return false;
-    t->mask = n - 1;
-    size_t used = 0;
-    for (size_t i = 0; i <= old->mask; i++) {
-        uintptr_t k = atomic_load_explicit(&old->e[i].key, memory_order_relaxed);
-        if (k > HAK_REG_TOMB) {
-            bool reused;
-            insert_into(t, k, atomic_load_explicit(&old->e[i].value, memory_order_relaxed),
-                        &reused);
-            used++;
-        }
-    }
-    atomic_store_explicit(&hak_reg_current, t, memory_order_release);
-    reg_used = used;
-    return true;
+    return 0;
 }
 
 bool _hak_reg_insert(const void *chunk_addr, uintptr_t value)
 {
-    uintptr_t key = ((uintptr_t)chunk_addr >> HAK_SS_SHIFT) + 2;
+    uintptr_t chunk = (uintptr_t)chunk_addr >> HAK_SS_SHIFT;
+    uintptr_t key = (chunk << 2) | (value & 3u);
+    uintptr_t home = hak_reg_home(chunk);
     hak_lock(&reg_lock);
-    hak_reg_table_t *t = atomic_load_explicit(&hak_reg_current, memory_order_relaxed);
-    if ((reg_used + 1) * 2 > t->mask + 1) {
-        if (!grow_locked()) {
-            hak_unlock(&reg_lock);
-            errno = ENOMEM;
-            return false;
-        }
-        t = atomic_load_explicit(&hak_reg_current, memory_order_relaxed);
+    if ((reg_live + 1) * 8 > HAK_REG_SIZE * 7) {
+        hak_unlock(&reg_lock);
+        errno = ENOMEM;
+        return false;
     }
-    bool reused = false;
-    insert_into(t, key, value, &reused);
-    if (!reused)
-        reg_used++;
+    for (uintptr_t d = 0;; d++) {
+        hak_reg_entry_t *e = &hak_reg_table[(home + d) & (HAK_REG_SIZE - 1)];
+        uintptr_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
+        if (k == HAK_REG_EMPTY || k == HAK_REG_TOMB) {
+            if (d > atomic_load_explicit(&hak_reg_max_probe, memory_order_relaxed))
+                atomic_store_explicit(&hak_reg_max_probe, d, memory_order_release);
+            atomic_store_explicit(&e->value, value, memory_order_relaxed);
+            atomic_store_explicit(&e->key, key, memory_order_release);
+            break;
+        }
+    }
     reg_live++;
     hak_unlock(&reg_lock);
     return true;
@@ -100,20 +78,20 @@ bool _hak_reg_insert(const void *chunk_addr, uintptr_t value)
 
 void _hak_reg_remove(const void *chunk_addr)
 {
-    uintptr_t key = ((uintptr_t)chunk_addr >> HAK_SS_SHIFT) + 2;
+    uintptr_t chunk = (uintptr_t)chunk_addr >> HAK_SS_SHIFT;
+    uintptr_t home = hak_reg_home(chunk);
     hak_lock(&reg_lock);
-    hak_reg_table_t *t = atomic_load_explicit(&hak_reg_current, memory_order_relaxed);
-    uintptr_t i = hak_reg_hash(key - 2) & t->mask;
-    for (;;) {
-        uintptr_t k = atomic_load_explicit(&t->e[i].key, memory_order_relaxed);
-        if (k == key) {
-            atomic_store_explicit(&t->e[i].key, HAK_REG_TOMB, memory_order_release);
+    uintptr_t max = atomic_load_explicit(&hak_reg_max_probe, memory_order_relaxed);
+    for (uintptr_t d = 0; d <= max; d++) {
+        hak_reg_entry_t *e = &hak_reg_table[(home + d) & (HAK_REG_SIZE - 1)];
+        uintptr_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
+        if (k == HAK_REG_EMPTY)
+            break;
+        if (k != HAK_REG_TOMB && (k >> 2) == chunk) {
+            atomic_store_explicit(&e->key, HAK_REG_TOMB, memory_order_release);
             reg_live--;
             break;
         }
-        if (k == HAK_REG_EMPTY)
-            break;
-        i = (i + 1) & t->mask;
     }
     hak_unlock(&reg_lock);
 }
@@ -121,7 +99,4 @@ void _hak_reg_remove(const void *chunk_addr)
 void _hak_reg_lock(void) { hak_lock(&reg_lock); }
 void _hak_reg_unlock(void) { hak_unlock(&reg_lock); }
 
-size_t _hak_reg_capacity(void)
-{
-    return atomic_load_explicit(&hak_reg_current, memory_order_relaxed)->mask + 1;
-}
+size_t _hak_reg_capacity(void) { return HAK_REG_SIZE; }

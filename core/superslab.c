@@ -249,8 +249,9 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     s->start = slab_base(ss, idx);
     s->block_size = bs;
     s->recip = (((uint64_t)1 << 40) + bs - 1) / bs;
+    s->recip_frac = s->recip << 24;
     s->end = s->start + (slab_span(ss, idx) / bs) * bs;
-    s->bump = s->start;
+    hak_slab_set_bump(s, s->start);
     s->cls = (uint16_t)cls;
     s->free = NULL;
     s->free_count = 0;
@@ -320,7 +321,7 @@ static void slab_release_locked(hak_slab_t *s)
     s->freed_at_ms = (uint32_t)now;
     s->free = NULL;
     s->free_count = 0;
-    s->bump = s->start; /* nothing carved: every free() into it is invalid */
+    hak_slab_set_bump(s, s->start); /* nothing carved: every free() into it is invalid */
     atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
     ss->nfree++;
     unsigned kind = kind_of_shift(ss->slab_shift);

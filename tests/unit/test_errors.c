@@ -210,17 +210,17 @@ static void test_free_never_allocated(void **state)
     assert_non_null(s);
     uint32_t bs = s->block_size;
     unsigned c = s->cls;
-    assert_true(s->bump < s->end);
+    assert_true(hak_slab_bump(s) < s->end);
     char *beyond = s->end - bs; /* the last block: not carved yet */
-    assert_true(beyond >= s->bump);
-    uint32_t count = hak_tls_heap->count[c];
-    char *bump = s->bump;
+    assert_true(beyond >= hak_slab_bump(s));
+    uint32_t count = hak_heap_count(hak_tls_heap, c);
+    char *bump = hak_slab_bump(s);
     CAPTURE(hak_free(beyond));
     assert_report("free", "invalid pointer", beyond);
-    CAPTURE(hak_free(s->bump));
+    CAPTURE(hak_free(hak_slab_bump(s)));
     assert_report("free", "invalid pointer", bump);
-    assert_ptr_equal(s->bump, bump);
-    assert_int_equal(hak_tls_heap->count[c], count);
+    assert_ptr_equal(hak_slab_bump(s), bump);
+    assert_int_equal(hak_heap_count(hak_tls_heap, c), count);
     /* past the last block, inside the slab */
     char *slab_end = (char *)_hak_ss_of_slab(s) + ((size_t)(s->index + 1) << _hak_ss_of_slab(s)->slab_shift);
     if (s->end < slab_end) {

@@ -28,9 +28,9 @@ static void test_lifo_reuse_every_class(void **state)
         size_t n = hak_class_size[c] - HAK_PAD;
         void *p = hak_malloc(n);
         assert_non_null(p);
-        uint32_t before = hak_tls_heap->count[c];
+        uint32_t before = hak_heap_count(hak_tls_heap, c);
         hak_free(p);
-        uint32_t after = hak_tls_heap->count[c];
+        uint32_t after = hak_heap_count(hak_tls_heap, c);
         if (before + 1 <= hak_tcache_max[c]) {
             assert_int_equal(after, before + 1);
             assert_ptr_equal(hak_tls_heap->free_list[c], p);
@@ -40,7 +40,7 @@ static void test_lifo_reuse_every_class(void **state)
         if (before + 1 <= hak_tcache_max[c] && addr_of(q) != addr_of(p))
             fail_msg("class %u: freed %p, next malloc(%zu) returned %p", c, p, n, q);
         if (before + 1 <= hak_tcache_max[c])
-            assert_int_equal(hak_tls_heap->count[c], before);
+            assert_int_equal(hak_heap_count(hak_tls_heap, c), before);
         hak_free(q);
     }
 }
@@ -53,21 +53,21 @@ static void test_lifo_order(void **state)
     void *a = hak_malloc(40), *b = hak_malloc(40), *d = hak_malloc(40);
     assert_true(a && b && d);
     assert_true(a != b && b != d && a != d);
-    uint32_t count = hak_tls_heap->count[c];
+    uint32_t count = hak_heap_count(hak_tls_heap, c);
     hak_free(a);
     hak_free(b);
     hak_free(d);
-    assert_int_equal(hak_tls_heap->count[c], count + 3);
+    assert_int_equal(hak_heap_count(hak_tls_heap, c), count + 3);
     assert_ptr_equal(hak_malloc(40), d);
     assert_ptr_equal(hak_malloc(40), b);
     assert_ptr_equal(hak_malloc(40), a);
-    assert_int_equal(hak_tls_heap->count[c], count);
+    assert_int_equal(hak_heap_count(hak_tls_heap, c), count);
     hak_free(a);
     hak_free(b);
     hak_free(d);
 }
 
-/* Every free adds one to count[cls] until the count would exceed
+/* Every free adds one to the list's count until the count would exceed
  * hak_tcache_max[cls]; that free flushes the list down to max / 2. */
 static void check_flush(unsigned c)
 {
@@ -83,9 +83,9 @@ static void check_flush(unsigned c)
     }
     unsigned flushes = 0;
     for (size_t i = 0; i < k; i++) {
-        uint32_t before = hak_tls_heap->count[c];
+        uint32_t before = hak_heap_count(hak_tls_heap, c);
         hak_free(v[i]);
-        uint32_t after = hak_tls_heap->count[c];
+        uint32_t after = hak_heap_count(hak_tls_heap, c);
         uint32_t want = before + 1 > max ? max / 2 : before + 1;
         if (after != want)
             fail_msg("class %u (max %u): free #%zu took count %u to %u, expected %u", c, max, i,
@@ -128,7 +128,7 @@ static void test_flush_returns_blocks_to_slab(void **state)
     for (size_t i = 0; i < k; i++)
         v[i] = hak_malloc(96);
     /* empty the list first: a flush then moves exactly max + 1 - max / 2 */
-    while (hak_tls_heap->count[c] > 0) {
+    while (hak_heap_count(hak_tls_heap, c) > 0) {
         void *x = hak_malloc(96);
         assert_non_null(x);
         v = realloc(v, ++k * sizeof *v);
@@ -139,12 +139,12 @@ static void test_flush_returns_blocks_to_slab(void **state)
     assert_non_null(s0);
     slab_free_before = s0->free_count;
     size_t freed = 0;
-    for (size_t i = 0; i < k && hak_tls_heap->count[c] < max; i++, freed++)
+    for (size_t i = 0; i < k && hak_heap_count(hak_tls_heap, c) < max; i++, freed++)
         hak_free(v[i]);
-    assert_int_equal(hak_tls_heap->count[c], max);
+    assert_int_equal(hak_heap_count(hak_tls_heap, c), max);
     hak_free(v[freed]); /* the one that overflows */
     freed++;
-    assert_int_equal(hak_tls_heap->count[c], max / 2);
+    assert_int_equal(hak_heap_count(hak_tls_heap, c), max / 2);
     /* the blocks flushed are the most recently freed ones (list head) */
     size_t flushed = max + 1 - max / 2;
     size_t on_slabs = 0;
@@ -175,7 +175,7 @@ static void check_carve(unsigned c)
 {
     hak_heap_t *h = hak_tls_heap;
     assert_null(h->free_list[c]);
-    assert_int_equal(h->count[c], 0);
+    assert_int_equal(hak_heap_count(h, c), 0);
     size_t n = hak_class_size[c] - HAK_PAD, bs = hak_class_size[c];
     char *p0 = hak_malloc(n);
     assert_non_null(p0);
@@ -185,9 +185,9 @@ static void check_carve(unsigned c)
     assert_int_equal(s->block_size, bs);
     assert_int_equal(s->cls, c);
     assert_ptr_equal(s->owner, h);
-    uint32_t batch = h->count[c] + 1; /* the carve batch, p0 popped */
+    uint32_t batch = hak_heap_count(h, c) + 1; /* the carve batch, p0 popped */
     assert_true(batch >= 1);
-    assert_ptr_equal(s->bump, p0 + (size_t)batch * bs);
+    assert_ptr_equal(hak_slab_bump(s), p0 + (size_t)batch * bs);
     assert_int_equal(s->used, batch);
     /* the list: p0 + bs, p0 + 2 bs, ... */
     uint32_t i = 1;
@@ -206,7 +206,7 @@ static void check_carve(unsigned c)
         assert_ptr_equal(v[i], p0 + (size_t)i * bs);
         assert_int_equal(((hak_block_t *)v[i])->key, 0);
     }
-    assert_int_equal(h->count[c], 0);
+    assert_int_equal(hak_heap_count(h, c), 0);
     /* the next one comes from the next carve, right after the batch */
     void *next = hak_malloc(n);
     assert_ptr_equal(next, p0 + (size_t)batch * bs);
@@ -342,9 +342,9 @@ static void test_calloc_zeroes_reused(void **state)
         /* room on the TLS list, so that the free below does not flush */
         void *hold[64];
         size_t nh = 0;
-        while (hak_tls_heap->count[c] + 1 > hak_tcache_max[c] && nh < 64)
+        while (hak_heap_count(hak_tls_heap, c) + 1 > hak_tcache_max[c] && nh < 64)
             hold[nh++] = hak_malloc(n);
-        assert_true(hak_tls_heap->count[c] + 1 <= hak_tcache_max[c]);
+        assert_true(hak_heap_count(hak_tls_heap, c) + 1 <= hak_tcache_max[c]);
         memset(p, 0xAB, hak_malloc_usable_size(p));
         hak_free(p);
         unsigned char *q = hak_calloc(1, n);
@@ -429,10 +429,10 @@ static void test_trim_empties_lists(void **state)
         v[i] = hak_malloc(48);
     for (int i = 0; i < 50; i++)
         hak_free(v[i]);
-    assert_true(hak_tls_heap->count[cls_of(48)] >= 50);
+    assert_true(hak_heap_count(hak_tls_heap, cls_of(48)) >= 50);
     hak_malloc_trim(0);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        assert_int_equal(hak_tls_heap->count[c], 0);
+        assert_int_equal(hak_heap_count(hak_tls_heap, c), 0);
         assert_null(hak_tls_heap->free_list[c]);
     }
     void *p = hak_malloc(48);

@@ -88,9 +88,9 @@ static void test_lookup_whole_chunk(void **state)
     assert_real_block_found();
 }
 
-/* Enough entries to grow the table several times; all stay findable, then
- * all go away. */
-static void test_growth(void **state)
+/* Many entries (the table is fixed-size): all stay findable, then all go
+ * away. */
+static void test_many_entries(void **state)
 {
     (void)state;
     size_t cap0 = _hak_reg_capacity();
@@ -103,10 +103,8 @@ static void test_growth(void **state)
                 assert_int_equal(hak_reg_lookup(FAKE(j)), FAKE_VALUE(j));
     }
     size_t cap1 = _hak_reg_capacity();
-    print_message("    capacity %zu -> %zu for %d entries\n", cap0, cap1, MANY);
-    assert_true(cap1 > cap0);
-    assert_true(cap1 >= 2 * (size_t)MANY); /* load factor at most 1/2 */
-    assert_int_equal(cap1 & (cap1 - 1), 0);
+    assert_int_equal(cap1, cap0); /* fixed: nothing is ever moved */
+    assert_true(cap1 >= 2 * (size_t)MANY);
     for (uintptr_t i = 0; i < MANY; i++) {
         uintptr_t v = hak_reg_lookup((char *)FAKE(i) + (i * 4099) % HAK_SS_SIZE);
         if (v != FAKE_VALUE(i))
@@ -115,7 +113,7 @@ static void test_growth(void **state)
     }
     assert_int_equal(hak_reg_lookup(FAKE(MANY)), 0);
     assert_real_block_found();
-    /* the allocator keeps working on the grown table */
+    /* the allocator keeps working with the table this full */
     void *p = hak_malloc(100000), *q = hak_malloc(3 << 20);
     assert_true(p && q);
     assert_true(hak_reg_lookup(p) & HAK_REG_SMALL);
@@ -245,31 +243,54 @@ static void test_lockfree_lookup_during_growth(void **state)
     assert_real_block_found();
 }
 
-/* The hash spreads consecutive chunks (the common case: SuperSlabs mapped
- * next to each other) over distinct slots of a small table. */
-static void test_hash_spreads_neighbours(void **state)
+/* Consecutive chunks (the common case: SuperSlabs mapped next to each
+ * other) get distinct, neighbouring home slots. */
+static void test_home_keeps_neighbours_apart(void **state)
 {
     (void)state;
-    const uintptr_t mask = 4095;
-    static uint8_t seen[4096];
-    memset(seen, 0, sizeof seen);
     uintptr_t base = FAKE_BASE >> HAK_SS_SHIFT;
-    unsigned collisions = 0;
-    for (uintptr_t i = 0; i < 1024; i++) {
-        uintptr_t slot = hak_reg_hash(base + i) & mask;
-        collisions += seen[slot];
-        seen[slot] = 1;
+    for (uintptr_t i = 1; i < 4096; i++)
+        assert_int_equal(hak_reg_home(base + i), (hak_reg_home(base) + i) & (HAK_REG_SIZE - 1));
+}
+
+/* Chunks that share a home slot (HAK_REG_SIZE chunks apart) probe on: all
+ * are found, only the first at its home; after removals a missing key is
+ * still answered 0 (the probe is bounded by the longest displacement). */
+static void test_colliding_homes(void **state)
+{
+    (void)state;
+    const uintptr_t stride = (uintptr_t)HAK_REG_SIZE << HAK_SS_SHIFT; /* 512 GiB */
+    char *base = (char *)FAKE(3);
+    enum { N = 12 };
+#define SMALL_VALUE(i) ((((uintptr_t)(i) + 1) << 4) | HAK_REG_SMALL)
+    for (uintptr_t i = 0; i < N; i++)
+        assert_true(_hak_reg_insert(base + i * stride, SMALL_VALUE(i)));
+    for (uintptr_t i = 0; i < N; i++) {
+        assert_int_equal(hak_reg_lookup(base + i * stride + 4096), SMALL_VALUE(i));
+        /* the fast check answers yes only at the home slot */
+        if (hak_reg_small_home(base + i * stride) != (i == 0))
+            fail_msg("hak_reg_small_home wrong for displaced entry %lu", (unsigned long)i);
     }
-    /* 1024 keys in 4096 slots: a random hash collides about 115 times */
-    assert_true(collisions < 200);
+    for (uintptr_t i = 0; i < N; i += 2)
+        _hak_reg_remove(base + i * stride);
+    assert_false(hak_reg_small_home(base)); /* a tombstone at home */
+    for (uintptr_t i = 0; i < N; i++)
+        assert_int_equal(hak_reg_lookup(base + i * stride), (i & 1) ? SMALL_VALUE(i) : 0);
+    assert_int_equal(hak_reg_lookup(base + N * stride), 0);
+    for (uintptr_t i = 1; i < N; i += 2)
+        _hak_reg_remove(base + i * stride);
+    for (uintptr_t i = 0; i <= N; i++)
+        assert_int_equal(hak_reg_lookup(base + i * stride), 0);
+    assert_real_block_found();
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lookup_whole_chunk),
-    cmocka_unit_test(test_growth),
+    cmocka_unit_test(test_many_entries),
     cmocka_unit_test(test_tombstone_reuse),
     cmocka_unit_test(test_lockfree_lookup_during_growth),
-    cmocka_unit_test(test_hash_spreads_neighbours),
+    cmocka_unit_test(test_home_keeps_neighbours_apart),
+    cmocka_unit_test(test_colliding_homes),
 };
 
 UNIT_MAIN("registry", tests, group_setup, group_teardown)

@@ -54,7 +54,7 @@ static void check_geometry(hak_slab_t *s, unsigned cls)
     assert_ptr_equal(s->start, s->index == 0 ? base + HAK_SS_HEADER_SIZE : base);
     size_t cap = span_of(shift, s->index) / bs;
     assert_int_equal((size_t)(s->end - s->start), cap * bs);
-    assert_ptr_equal(s->bump, s->start);
+    assert_ptr_equal(hak_slab_bump(s), s->start);
     assert_int_equal(s->used, 0);
     assert_int_equal(s->free_count, 0);
     assert_null(s->free);
@@ -105,15 +105,15 @@ static void check_is_block(unsigned cls, size_t carved)
     if (carved > cap)
         carved = cap;
     /* carve as the heap would */
-    __atomic_store_n(&s->bump, s->start + carved * bs, __ATOMIC_RELAXED);
+    hak_slab_set_bump(s, s->start + carved * bs);
     char *ss = (char *)_hak_ss_of_slab(s);
     size_t bad = 0;
     for (char *p = ss; p < ss + HAK_SS_SIZE; p += 16) {
-        bool want = p >= s->start && p < s->bump && (size_t)(p - s->start) % bs == 0;
+        bool want = p >= s->start && p < hak_slab_bump(s) && (size_t)(p - s->start) % bs == 0;
         bool got = hak_slab_is_block(s, p);
         if (got != want && bad++ < 5)
             print_error("class %u (size %u): hak_slab_is_block(%p) = %d, start %p bump %p\n",
-                        cls, bs, (void *)p, got, (void *)s->start, (void *)s->bump);
+                        cls, bs, (void *)p, got, (void *)s->start, (void *)hak_slab_bump(s));
     }
     for (size_t i = 0; i < carved; i++) {
         char *b = s->start + i * bs;
@@ -128,7 +128,7 @@ static void check_is_block(unsigned cls, size_t carved)
     for (uintptr_t d = 16; d < ((uintptr_t)1 << 40); d <<= 1)
         if (hak_slab_is_block(s, s->start - d) && bad++ < 5)
             print_error("class %u: start - %#lx accepted\n", cls, (unsigned long)d);
-    __atomic_store_n(&s->bump, s->start, __ATOMIC_RELAXED);
+    hak_slab_set_bump(s, s->start);
     _hak_ss_slab_release(s);
     assert_int_equal(bad, 0);
 }
@@ -228,7 +228,7 @@ static void test_abandon_adopt(void **state)
     uint32_t bs = s->block_size;
     /* two blocks carved and handed out */
     hak_block_t *b0 = (hak_block_t *)s->start, *b1 = (hak_block_t *)(s->start + bs);
-    __atomic_store_n(&s->bump, s->start + 2 * bs, __ATOMIC_RELAXED);
+    hak_slab_set_bump(s, s->start + 2 * bs);
     s->used = 2;
     b0->key = b1->key = 0;
     _hak_ss_slab_abandon(s);
@@ -266,7 +266,7 @@ static void test_reclaim_abandoned(void **state)
     hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
     assert_non_null(s);
     uint32_t bs = s->block_size;
-    __atomic_store_n(&s->bump, s->start + 3 * bs, __ATOMIC_RELAXED);
+    hak_slab_set_bump(s, s->start + 3 * bs);
     s->used = 3;
     _hak_ss_slab_abandon(s);
     atomic_store(&s->remote, HAK_RT_ABANDONED);
