@@ -96,6 +96,72 @@ static size_t purge_cache_locked(bool force)
     return bytes;
 }
 
+/* No cached block fits closely: take the smallest bigger one, and if it is
+ * at least 2 MiB bigger than needed, cut it on the first 2 MiB boundary
+ * after `need`; the tail stays cached as a block of its own (its start is a
+ * chunk boundary, so it gets its own registry key). No system call, and the
+ * pages reused are already resident: on a machine where fresh pages are
+ * slow, this is what keeps large-block churn from faulting. Default build
+ * only (the hardened layout has guard pages around each block). */
+static hak_large_t *split_bigger_locked(size_t need)
+{
+    hak_large_t *big = NULL;
+    for (hak_large_t *l = cache_head; l; l = l->next)
+        if (l->span >= need && (!big || l->span < big->span))
+            big = l;
+    if (!big)
+        return NULL;
+    size_t head = hak_align_up(need, HAK_SS_SIZE);
+    if (big->span < head + HAK_PAGE_SIZE)
+        return big; /* less than 2 MiB to spare: take it whole */
+    hak_large_t *t = meta_get_locked();
+    if (!t)
+        return big;
+    if (!_hak_reg_insert(big->user + head, (uintptr_t)t | HAK_REG_LARGE)) {
+        meta_put_locked(t);
+        return big;
+    }
+    t->magic = HAK_LARGE_MAGIC;
+    t->state = HAK_LARGE_CACHED;
+    t->base = t->user = big->user + head;
+    t->map_size = t->span = big->span - head;
+    t->cached_at_ms = big->cached_at_ms;
+    t->purged = big->purged;
+    big->map_size = big->span = head;
+    /* same age: right after big in the cache list; bytes unchanged */
+    t->prev = big;
+    t->next = big->next;
+    if (big->next)
+        big->next->prev = t;
+    else
+        cache_tail = t;
+    big->next = t;
+    cache_n++;
+    return big;
+}
+
+/* A block being cached absorbs cached blocks that follow it in memory
+ * (found through the registry at its end), undoing earlier splits so that
+ * big requests can be served again. Default build only. */
+static void merge_forward_locked(hak_large_t *l)
+{
+    while (!HAK_GUARD && (l->span & HAK_SS_MASK) == 0) {
+        char *end = l->user + l->span;
+        uintptr_t v = hak_reg_lookup(end);
+        if (!(v & HAK_REG_LARGE))
+            return;
+        hak_large_t *n = (hak_large_t *)(v & ~(uintptr_t)3);
+        if (n->user != end || n->base != end || n->state != HAK_LARGE_CACHED)
+            return;
+        cache_unlink(n);
+        _hak_reg_remove(n->user);
+        l->span += n->span;
+        l->map_size += n->map_size;
+        l->purged = l->purged && n->purged;
+        meta_put_locked(n);
+    }
+}
+
 void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
 {
     if (size > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
@@ -120,6 +186,8 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
                 break;
         }
     }
+    if (!best && !HAK_GUARD && align <= HAK_SS_SIZE)
+        best = split_bigger_locked(need);
     hak_large_t *l = best;
     bool from_cache = l != NULL;
     if (l) {
@@ -189,6 +257,7 @@ void _hak_large_free(hak_large_t *l)
         l->state = HAK_LARGE_CACHED;
         l->cached_at_ms = _hak_os_now_ms();
         l->purged = 0;
+        merge_forward_locked(l);
         l->prev = NULL;
         l->next = cache_head;
         if (cache_head)
