@@ -302,6 +302,7 @@ typedef struct hak_large {
                                   guard page in the hardened build)        */
     size_t span;               /* bytes usable from user (page multiple)   */
     size_t size;               /* bytes requested                          */
+    size_t align;              /* alignment of the mapping (>= 2 MiB)       */
     uint64_t cached_at_ms;
     uint8_t zeroed;            /* fresh from the OS: pages read as zero     */
     uint8_t purged;
@@ -453,6 +454,9 @@ HAK_HIDDEN uint64_t _hak_heap_cached_bytes(void);
  * NULL with errno ENOMEM on failure. */
 HAK_HIDDEN void *_hak_os_map_aligned(size_t size, size_t align);
 HAK_HIDDEN void _hak_os_unmap(void *p, size_t size);
+/* Moves a mapping's pages onto target, a fresh mapping of new_size bytes
+ * (mremap); false, nothing changed, on failure. */
+HAK_HIDDEN bool _hak_os_remap_onto(void *old, size_t old_size, void *target, size_t new_size);
 /* Grows or shrinks a mapping in place; true on success. */
 HAK_HIDDEN bool _hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* Queues [p, p+size) to be given back to the OS; flushed as one batch. */

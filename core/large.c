@@ -125,6 +125,7 @@ static hak_large_t *split_bigger_locked(size_t need)
     t->state = HAK_LARGE_CACHED;
     t->base = t->user = big->user + head;
     t->map_size = t->span = big->span - head;
+    t->align = HAK_SS_SIZE;
     t->cached_at_ms = big->cached_at_ms;
     t->purged = big->purged;
     big->map_size = big->span = head;
@@ -224,6 +225,7 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
         }
         l->base = base;
         l->map_size = map_size;
+        l->align = map_align;
         l->user = base + off;
         l->span = need;
         l->zeroed = 1;
@@ -299,15 +301,34 @@ void *_hak_large_realloc(hak_large_t *l, size_t size)
         l->size = size;
         r = l->user;
     } else if (!HAK_GUARD) {
-        /* grow in place, with some slack so repeated growth stays cheap */
-        size_t want = need + need / 8;
-        want = hak_align_up(want, HAK_PAGE_SIZE);
+        /* grow in place, with some slack so repeated growth stays cheap;
+         * else move the pages (mremap) to an aligned place: no copy */
+        size_t want = hak_align_up(need + need / 8, HAK_PAGE_SIZE);
         if (_hak_os_remap_inplace(l->base, l->map_size, want) ||
             (want = need, _hak_os_remap_inplace(l->base, l->map_size, need))) {
             live_bytes += want - l->map_size;
             l->map_size = l->span = want;
             l->size = size;
             r = l->user;
+        } else {
+            /* the new place is registered before any page moves, so a
+             * failure at any step leaves the block where it was */
+            char *target = _hak_os_map_aligned(want, l->align);
+            if (target && _hak_reg_insert(target, (uintptr_t)l | HAK_REG_LARGE)) {
+                if (_hak_os_remap_onto(l->base, l->map_size, target, want)) {
+                    _hak_reg_remove(l->user);
+                    live_bytes += want - l->map_size;
+                    l->base = l->user = target;
+                    l->map_size = l->span = want;
+                    l->size = size;
+                    r = target;
+                } else {
+                    _hak_reg_remove(target);
+                    _hak_os_unmap(target, want);
+                }
+            } else if (target) {
+                _hak_os_unmap(target, want);
+            }
         }
     }
     hak_unlock(&large_lock);

@@ -129,6 +129,23 @@ bool _hak_os_remap_inplace(void *p, size_t old_size, size_t new_size)
     return true;
 }
 
+/* Moves the pages of [old, old+old_size) onto target, a mapping of
+ * new_size bytes made by _hak_os_map_aligned (which it replaces): no copy,
+ * no page faults for what was resident. false if that fails; then both
+ * mappings are as they were. */
+bool _hak_os_remap_onto(void *old, size_t old_size, void *target, size_t new_size)
+{
+    int saved = errno;
+    purge_flush_overlapping(old, old_size);
+    atomic_fetch_add_explicit(&os_mmaps, 1, memory_order_relaxed);
+    void *r = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    errno = saved;
+    if (r == MAP_FAILED)
+        return false;
+    note_mapped(-(int64_t)old_size); /* the target was counted when mapped */
+    return true;
+}
+
 /* ---- purge batching --------------------------------------------------- */
 #define PURGE_BATCH_MAX 256
 static hak_lock_t purge_lock = HAK_LOCK_INIT;
