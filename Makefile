@@ -39,7 +39,7 @@ HARD_OBJS := $(patsubst core/%.c,$(BUILD)/obj-hardened/%.o,$(LIB_SRCS))
 HAKMEM_HARDENED_SO := $(BUILD)/libhakmem_hardened.so
 CORE_OBJS := $(patsubst core/%.c,$(BUILD)/obj-core/%.o,$(CORE_SRCS))
 
-.PHONY: all lib core hardened test unit-test asan-test tsan-test clean install uninstall demo deps
+.PHONY: all lib core hardened unchecked test unit-test asan-test tsan-test clean install uninstall demo deps
 
 all: lib hardened
 lib: $(HAKMEM_SO) $(HAKMEM_A)
@@ -54,7 +54,15 @@ $(BUILD)/obj-core/%.o: core/%.c $(HDRS) | $(BUILD)/obj-core
 	$(CC) $(CFLAGS_CORE) -c $< -o $@
 $(BUILD)/obj-hardened/%.o: core/%.c $(HDRS) | $(BUILD)/obj-hardened
 	$(CC) $(CFLAGS_LIB) -DHAK_HARDENED -c $< -o $@
-$(BUILD)/obj $(BUILD)/obj-core $(BUILD)/obj-hardened:
+# For measuring what the default checks cost only (scripts/checks-cost.sh):
+# the free fast path without the block-start and double-free tests.
+UNCHECKED_OBJS := $(patsubst core/%.c,$(BUILD)/obj-unchecked/%.o,$(LIB_SRCS))
+$(BUILD)/obj-unchecked/%.o: core/%.c $(HDRS) | $(BUILD)/obj-unchecked
+	$(CC) $(CFLAGS_LIB) -DHAK_UNCHECKED -c $< -o $@
+$(BUILD)/libhakmem_unchecked.so: $(UNCHECKED_OBJS)
+	$(CC) -shared -pthread -o $@ $(UNCHECKED_OBJS)
+unchecked: $(BUILD)/libhakmem_unchecked.so
+$(BUILD)/obj $(BUILD)/obj-core $(BUILD)/obj-hardened $(BUILD)/obj-unchecked:
 	mkdir -p $@
 
 $(BUILD)/libhakmem.so.$(VERSION): $(LIB_OBJS)
