@@ -17,7 +17,7 @@ ITEST_CFLAGS   := -std=c11 -O2 -g -Wall -Wextra -Wno-use-after-free -pthread -fn
 ITEST_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -pthread
 ITEST_HDR      := $(ITEST_SRCDIR)/itest.h
 ITEST_C_TESTS  := prodcons thread_churn fork_mt calloc_zero realloc_bounds align \
-                  enomem errno_free dlopen_test
+                  enomem errno_free dlopen_test trim_rss
 ITEST_C_BINS   := $(addprefix $(ITEST_DIR)/,$(ITEST_C_TESTS))
 ITEST_LINK_BINS := $(ITEST_DIR)/linked $(ITEST_DIR)/static
 ITEST_BINS     := $(ITEST_C_BINS) $(ITEST_DIR)/cxx_prog $(ITEST_LINK_BINS)
