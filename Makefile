@@ -100,5 +100,6 @@ clean:
 
 -include tests/tests.mk
 -include tests/integration.mk
+-include tests/reliability.mk
 -include bench/bench.mk
 -include scripts/install.mk

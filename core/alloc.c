@@ -19,17 +19,17 @@
 
 static HAK_SLOW void stats_malloc(hak_heap_t *h, unsigned cls, bool hit)
 {
-    h->stats.malloc_calls++;
-    h->stats.class_allocs[cls]++;
+    hak_count(&h->stats.malloc_calls);
+    hak_count(&h->stats.class_allocs[cls]);
     if (hit)
-        h->stats.tls_hits++;
+        hak_count(&h->stats.tls_hits);
     _hak_stats_live_add(cls, hak_class_size[cls]);
 }
 
 static HAK_SLOW void stats_free(hak_heap_t *h, unsigned cls)
 {
-    h->stats.free_calls++;
-    h->stats.class_frees[cls]++;
+    hak_count(&h->stats.free_calls);
+    hak_count(&h->stats.class_frees[cls]);
     _hak_stats_live_add(cls, -(int64_t)hak_class_size[cls]);
 }
 
@@ -48,12 +48,26 @@ static HAK_SLOW void stats_free_other(unsigned cls, bool remote)
     }
     stats_free(h, cls);
     if (remote)
-        h->stats.remote_frees++;
+        hak_count(&h->stats.remote_frees);
+}
+
+/* The OS refused memory: give back this thread's cached blocks, empty
+ * slabs and SuperSlabs, and cached large blocks (as malloc_trim does), so
+ * that address space held for reuse serves the request instead. */
+static HAK_SLOW void release_for_retry(void)
+{
+    _hak_heap_collect_all(hak_tls_heap);
+    _hak_ss_purge(true);
+    _hak_large_purge(true);
 }
 
 static HAK_SLOW void *malloc_refill(hak_heap_t *h, unsigned cls)
 {
     void *p = _hak_heap_refill_alloc(h, cls);
+    if (HAK_UNLIKELY(!p) && errno == ENOMEM) {
+        release_for_retry();
+        p = _hak_heap_refill_alloc(hak_tls_heap, cls);
+    }
     if (HAK_UNLIKELY(hak_stats_enabled) && p) {
         stats_malloc(hak_tls_heap, cls, false);
         _hak_stats_maybe_interval();
@@ -66,6 +80,10 @@ static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
     hak_ensure_init();
     bool hit = false;
     void *p = _hak_large_alloc(n, align, zero, &hit);
+    if (HAK_UNLIKELY(!p) && n <= HAK_MAX_REQUEST && align <= HAK_MAX_REQUEST / 2) {
+        release_for_retry();
+        p = _hak_large_alloc(n, align, zero, &hit);
+    }
     if (HAK_UNLIKELY(hak_stats_enabled) && p) {
         _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n);
         HAK_STAT_ANY(malloc_calls);
@@ -186,7 +204,9 @@ static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
     }
     hak_block_t *b = p;
     if (b->key == hak_block_key(b)) {
-        _hak_report_bad_pointer(fn, p, "double free of", cls, s->block_size);
+        bool is_free = fn[0] == 'f'; /* free, free_sized, free_aligned_sized */
+        _hak_report_bad_pointer(fn, p, is_free ? "double free of" : "use of freed block", cls,
+                                s->block_size);
         return false;
     }
 #ifdef HAK_HARDENED
@@ -269,7 +289,9 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
         return NULL;
     }
     if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != HAK_LARGE_LIVE) {
-        _hak_report_bad_pointer(fn, p, "double free of large block", -1, l->span);
+        _hak_report_bad_pointer(fn, p, fn[0] == 'f' ? "double free of large block"
+                                                    : "use of freed large block",
+                                -1, l->span);
         return NULL;
     }
     return l;
@@ -414,6 +436,11 @@ HAK_API void *hak_realloc(void *p, size_t n)
         hak_free(p);
         return NULL;
     }
+    if (n > HAK_MAX_REQUEST) { /* before any size arithmetic can wrap */
+        (void)usable_checked(p, "realloc");
+        errno = ENOMEM;
+        return NULL;
+    }
     uintptr_t v = hak_reg_lookup(p);
     size_t old;
     if (v & HAK_REG_SMALL) {
@@ -454,10 +481,6 @@ HAK_API void *hak_realloc(void *p, size_t n)
     } else {
         _hak_report_bad_pointer("realloc", p, "invalid pointer (not allocated by hakmem)", -1, 0);
         errno = EINVAL;
-        return NULL;
-    }
-    if (n > HAK_MAX_REQUEST) {
-        errno = ENOMEM;
         return NULL;
     }
     void *q = hak_malloc(n);

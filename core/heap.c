@@ -464,6 +464,34 @@ void _hak_heap_thread_exit(void)
     }
 }
 
+/* A fork may catch a remote freer between FULL -> NOTIFYING and NOTIFIED;
+ * in the child that freer does not exist, and the owner would wait for it
+ * forever. Finish its work: the slab goes on its owner's pending stack
+ * (unless it got there already) and is marked NOTIFIED. */
+static void finish_notification(hak_slab_t *s)
+{
+    uintptr_t v = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    if (rt_tag(v) != HAK_RT_NOTIFYING)
+        return;
+    hak_heap_t *owner = s->owner;
+    if (owner) {
+        bool queued = false;
+        for (hak_slab_t *x = atomic_load_explicit(&owner->pending, memory_order_relaxed); x;
+             x = x->pnext)
+            queued |= x == s;
+        if (!queued) {
+            s->pnext = atomic_load_explicit(&owner->pending, memory_order_relaxed);
+            atomic_store_explicit(&owner->pending, s, memory_order_relaxed);
+        }
+    }
+    atomic_store_explicit(&s->remote, (v & ~HAK_RT_MASK) | HAK_RT_NOTIFIED, memory_order_relaxed);
+}
+
+void _hak_heap_after_fork_child(void)
+{
+    _hak_ss_for_each_slab_locked(finish_notification);
+}
+
 /* Returns the thread's cached blocks to their slabs and releases empty
  * slabs (malloc_trim). */
 void _hak_heap_collect_all(hak_heap_t *h)

@@ -12,7 +12,8 @@
  * fork: the prepare handler takes every lock (in the documented order), so
  * the child starts with consistent structures; both sides release them.
  * Heaps of threads that do not exist in the child are left as they are:
- * their cached blocks stay unused there (as glibc's arenas do).
+ * their cached blocks stay unused there (as glibc's arenas do). A remote
+ * free cut short by the fork is completed in the child (heap.c).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -103,6 +104,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    /* this thread is alone now and still holds every lock */
+    _hak_heap_after_fork_child();
     /* the locks were held by this thread at fork: release them the same way */
     fork_parent();
 }

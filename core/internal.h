@@ -109,17 +109,11 @@ HAK_FAST uintptr_t hak_block_key(const void *b)
 #ifdef HAK_HARDENED
 extern uintptr_t hak_link_secret HAK_HIDDEN;
 HAK_HIDDEN void _hak_corrupt_list(const void *where) __attribute__((noreturn, cold));
-HAK_FAST hak_block_t *hak_next(const hak_block_t *b)
-{
-    uintptr_t v = (uintptr_t)b->next ^ hak_link_secret ^ ((uintptr_t)b >> 4);
-    if (HAK_UNLIKELY(v & (HAK_MIN_ALIGN - 1)))
-        _hak_corrupt_list(b);
-    return (hak_block_t *)v;
-}
 HAK_FAST void hak_set_next(hak_block_t *b, hak_block_t *n)
 {
     b->next = (hak_block_t *)((uintptr_t)n ^ hak_link_secret ^ ((uintptr_t)b >> 4));
 }
+/* hak_next (checked decoding) is defined after the registry, below. */
 #else
 HAK_FAST hak_block_t *hak_next(const hak_block_t *b) { return b->next; }
 HAK_FAST void hak_set_next(hak_block_t *b, hak_block_t *n) { b->next = n; }
@@ -285,6 +279,7 @@ HAK_HIDDEN size_t _hak_ss_purge(bool force);
 /* Releases empty DRAINING slabs whose remote lists hold all their blocks. */
 HAK_HIDDEN size_t _hak_ss_reclaim_abandoned(void);
 HAK_HIDDEN hak_superslab_t *_hak_ss_of_slab(const hak_slab_t *s);
+HAK_HIDDEN void _hak_ss_for_each_slab_locked(void (*fn)(hak_slab_t *s));
 HAK_HIDDEN void _hak_ss_lock(void);
 HAK_HIDDEN void _hak_ss_unlock(void);
 HAK_HIDDEN void _hak_ss_counts(uint64_t *ss_live, uint64_t *slabs_hot, uint64_t *slabs_draining,
@@ -374,6 +369,19 @@ HAK_FAST uintptr_t hak_reg_lookup(const void *p)
     return _hak_reg_lookup_slow(p);
 }
 
+#ifdef HAK_HARDENED
+/* Decodes a link; it must be 16-byte aligned and point into a registered
+ * SuperSlab, or the list was written to after the block was freed. */
+HAK_FAST hak_block_t *hak_next(const hak_block_t *b)
+{
+    uintptr_t v = (uintptr_t)b->next ^ hak_link_secret ^ ((uintptr_t)b >> 4);
+    if (HAK_UNLIKELY((v & (HAK_MIN_ALIGN - 1)) ||
+                     (v && !(hak_reg_lookup((const void *)v) & HAK_REG_SMALL))))
+        _hak_corrupt_list(b);
+    return (hak_block_t *)v;
+}
+#endif
+
 HAK_HIDDEN bool _hak_reg_insert(const void *chunk_addr, uintptr_t value);
 HAK_HIDDEN void _hak_reg_remove(const void *chunk_addr);
 HAK_HIDDEN void _hak_reg_lock(void);
@@ -441,6 +449,8 @@ HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
 HAK_HIDDEN void _hak_heap_thread_exit(void);
 HAK_HIDDEN void _hak_heap_setup(void);
+/* Fork child: completes notifications cut short by the fork. */
+HAK_HIDDEN void _hak_heap_after_fork_child(void);
 HAK_HIDDEN void _hak_heap_lock(void);
 HAK_HIDDEN void _hak_heap_unlock(void);
 HAK_HIDDEN void _hak_heap_sum_stats(hak_tcounters_t *out);
@@ -517,8 +527,15 @@ HAK_FAST long long hak_opt(hak_opt_id_t id) { return hak_opt_values[id]; }
 /* Stats (stats.c)                                                         */
 /* ---------------------------------------------------------------------- */
 extern int hak_stats_enabled HAK_HIDDEN;
+/* One more in a per-thread counter. Only its thread writes it, but reports
+ * read it from other threads: relaxed atomic accesses, which compile to a
+ * plain load and store. */
+HAK_FAST void hak_count(uint64_t *c)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 #define HAK_STAT(h, field) \
-    do { if (HAK_UNLIKELY(hak_stats_enabled)) (h)->stats.field++; } while (0)
+    do { if (HAK_UNLIKELY(hak_stats_enabled)) hak_count(&(h)->stats.field); } while (0)
 HAK_HIDDEN void _hak_stats_report(void);
 HAK_HIDDEN void _hak_stats_keep_stderr(void);
 HAK_HIDDEN void _hak_stats_fill(hak_stats_t *out);
@@ -530,7 +547,7 @@ HAK_HIDDEN void _hak_stats_count_orphan(size_t offset);
 #define HAK_STAT_ANY(field)                                                    \
     do {                                                                       \
         if (hak_tls_heap != &hak_empty_heap)                                   \
-            hak_tls_heap->stats.field++;                                       \
+            hak_count(&hak_tls_heap->stats.field);                             \
         else                                                                   \
             _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, field)); \
     } while (0)

@@ -53,6 +53,9 @@ const hak_option_t hak_options[HAK_OPT_COUNT] = {
 
 long long hak_opt_values[HAK_OPT_COUNT];
 const char *hak_opt_strings[HAK_OPT_COUNT];
+/* String values are copied: programs (redis, daemons setting a process
+ * title) overwrite their environment strings. */
+static char opt_string_store[HAK_OPT_COUNT][512];
 
 static bool streq_ci(const char *a, const char *b, size_t n)
 {
@@ -160,6 +163,9 @@ static void warn_value(const hak_option_t *o, const char *value)
         _hak_buf_str(&b, "expected one of ");
         _hak_buf_str(&b, o->enum_names);
         break;
+    case HAK_OT_STRING:
+        _hak_buf_str(&b, "expected a path of at most 511 bytes");
+        break;
     default:
         _hak_buf_str(&b, "expected ");
         _hak_buf_str(&b, o->type == HAK_OT_SIZE ? "a size from " : "a number from ");
@@ -225,9 +231,11 @@ void _hak_options_init(char **envp)
         case HAK_OT_BOOL: ok = parse_bool(value, &v); break;
         case HAK_OT_ENUM: ok = parse_enum(o, value, &v); break;
         case HAK_OT_STRING:
-            ok = *value != '\0';
-            if (ok)
-                hak_opt_strings[i] = value;
+            ok = *value != '\0' && strlen(value) < sizeof opt_string_store[i];
+            if (ok) {
+                memcpy(opt_string_store[i], value, strlen(value) + 1);
+                hak_opt_strings[i] = opt_string_store[i];
+            }
             v = 1;
             break;
         default:

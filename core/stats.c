@@ -64,6 +64,7 @@ static void totals(hak_tcounters_t *t)
     hak_lock(&stats_lock);
     *t = exited;
     hak_unlock(&stats_lock);
+    /* (orphan counters are added with atomic read-modify-writes) */
     const uint64_t *o = (const uint64_t *)&orphan;
     uint64_t *dst = (uint64_t *)t;
     for (size_t i = 0; i < sizeof(hak_tcounters_t) / sizeof(uint64_t); i++)

@@ -492,3 +492,15 @@ void _hak_ss_counts(uint64_t *live, uint64_t *hot, uint64_t *draining, uint64_t 
     *cached = empty_count;
     hak_unlock(&ss_lock);
 }
+
+/* Calls fn on every slab of every mapped SuperSlab. For the fork child
+ * handler only: the caller holds ss_lock (taken by the prepare handler) and
+ * is the only thread. */
+void _hak_ss_for_each_slab_locked(void (*fn)(hak_slab_t *s))
+{
+    for (size_t i = 0; i < ss_list_len; i++) {
+        hak_superslab_t *ss = ss_list[i];
+        for (unsigned j = 0; j < ss->nslabs; j++)
+            fn(&ss->slabs[j]);
+    }
+}
