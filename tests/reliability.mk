@@ -36,8 +36,8 @@ REL_CORE_FLAGS := -std=gnu11 -g -O1 -Iinclude -Icore -pthread -fvisibility=hidde
                   -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free
 
 # ThreadSanitizer build (the compiler in CC).
-TSAN_DIR  := $(REL_DIR)/tsan
-TSAN_OBJS := $(patsubst core/%.c,$(TSAN_DIR)/%.o,$(REL_CORE_SRCS))
+REL_TSAN_DIR  := $(REL_DIR)/tsan
+REL_TSAN_OBJS := $(patsubst core/%.c,$(REL_TSAN_DIR)/%.o,$(REL_CORE_SRCS))
 
 # libFuzzer builds: clang (FUZZ_CC), the core instrumented for coverage too.
 FUZZ_CC       ?= clang
@@ -67,12 +67,12 @@ $(REL_DIR)/%: tests/stress/%.c | $(REL_DIR)
 stress-test: lib hardened $(REL_STRESS_BINS)
 	@bash tests/stress/run.sh $(REL_DIR) $(STRESS_LIBS)
 
-$(TSAN_DIR)/%.o: core/%.c $(REL_CORE_HDRS)
-	@mkdir -p $(TSAN_DIR)
+$(REL_TSAN_DIR)/%.o: core/%.c $(REL_CORE_HDRS)
+	@mkdir -p $(REL_TSAN_DIR)
 	$(CC) $(REL_CORE_FLAGS) -fsanitize=thread -c $< -o $@
 
-$(REL_DIR)/stress_tsan: tests/stress/stress.c $(TSAN_OBJS) | $(REL_DIR)
-	$(CC) -std=gnu11 -g -O1 -Iinclude -pthread -fsanitize=thread -DSTRESS_HAK -o $@ $< $(TSAN_OBJS)
+$(REL_DIR)/stress_tsan: tests/stress/stress.c $(REL_TSAN_OBJS) | $(REL_DIR)
+	$(CC) -std=gnu11 -g -O1 -Iinclude -pthread -fsanitize=thread -DSTRESS_HAK -o $@ $< $(REL_TSAN_OBJS)
 
 stress-tsan: $(REL_DIR)/stress_tsan
 	@bash tests/stress/tsan.sh $(REL_DIR)/stress_tsan $(REL_DIR)
