@@ -81,11 +81,15 @@ $(BUILD)/libhakmem_core.a: $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $(CORE_OBJS)
 
 # Everything `make test` needs on a fresh Debian machine.
-TEST_DEPS := libcmocka-dev pkg-config g++ python3 perl git sqlite3 time strace
+TEST_DEPS := libcmocka-dev pkg-config g++ clang libclang-rt-14-dev python3 perl git sqlite3 \
+             time strace bc zlib1g redis-server redis-tools
 deps:
 	@scripts/ensure-deps.sh $(TEST_DEPS)
 
-TEST_SUITES ?= unit-test integration-test real-test bench-smoke
+# Every suite, about 8 minutes on 2 cores. Each ends with "N passed, N failed".
+TEST_SUITES ?= unit-test asan-test tsan-test integration-test real-test badfree-test \
+               stress-test stress-tsan fuzz-smoke servers-test bench-smoke install-check \
+               env-doc-check
 test: deps
 	@$(MAKE) --no-print-directory lib core
 	@scripts/run-tests.sh $(TEST_SUITES)
