@@ -155,6 +155,24 @@ static void slab_rewarm(hak_heap_t *h, hak_slab_t *s)
     warm_push(h, s);
 }
 
+/* Replaces s's remote word (list and tag) with an empty list tagged `tag`,
+ * first waiting out a freer that is notifying (it is a few instructions
+ * from done); returns the old word, whose list the caller now owns. */
+static uintptr_t rt_swap_after_notify(hak_slab_t *s, uintptr_t tag)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
+    for (;;) {
+        if (rt_tag(old) == HAK_RT_NOTIFYING) {
+            sched_yield();
+            old = atomic_load_explicit(&s->remote, memory_order_acquire);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->remote, &old, tag, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return old;
+    }
+}
+
 static void drain_pending(hak_heap_t *h)
 {
     if (atomic_load_explicit(&h->pending, memory_order_relaxed) == NULL)
@@ -163,17 +181,7 @@ static void drain_pending(hak_heap_t *h)
     while (s) {
         hak_slab_t *next = s->pnext;
         /* the freer that pushed s may not have finished: wait for NOTIFIED */
-        uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
-        for (;;) {
-            if (rt_tag(old) == HAK_RT_NOTIFYING) {
-                sched_yield();
-                old = atomic_load_explicit(&s->remote, memory_order_acquire);
-                continue;
-            }
-            if (atomic_compare_exchange_weak_explicit(&s->remote, &old, 0, memory_order_acq_rel,
-                                                      memory_order_relaxed))
-                break;
-        }
+        uintptr_t old = rt_swap_after_notify(s, HAK_RT_NORMAL);
         s->pnext = NULL;
         _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
         if (!s->in_warm)
@@ -247,6 +255,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
                     errno = ENOMEM;
                     return NULL;
                 }
+                HAK_STAT(h, slabs_acquired);
             }
             owned_push(h, s);
             warm_push(h, s);
@@ -391,17 +400,7 @@ static void heap_teardown(hak_heap_t *h)
     /* 2. close every owned slab to notifications (ABANDONED), taking what
      *    remote freers left; waits out freers that are notifying */
     for (hak_slab_t *s = h->owned; s; s = s->onext) {
-        uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
-        for (;;) {
-            if (rt_tag(old) == HAK_RT_NOTIFYING) {
-                sched_yield();
-                old = atomic_load_explicit(&s->remote, memory_order_acquire);
-                continue;
-            }
-            if (atomic_compare_exchange_weak_explicit(&s->remote, &old, HAK_RT_ABANDONED,
-                                                      memory_order_acq_rel, memory_order_relaxed))
-                break;
-        }
+        uintptr_t old = rt_swap_after_notify(s, HAK_RT_ABANDONED);
         _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
     }
     /* 3. nothing can be pushed on pending any more: forget it */

@@ -284,6 +284,8 @@ HAK_HIDDEN void _hak_ss_lock(void);
 HAK_HIDDEN void _hak_ss_unlock(void);
 HAK_HIDDEN void _hak_ss_counts(uint64_t *ss_live, uint64_t *slabs_hot, uint64_t *slabs_draining,
                                uint64_t *slabs_free, uint64_t *ss_cached);
+/* SuperSlabs mapped since start-up (not reused from the empty cache). */
+HAK_HIDDEN uint64_t _hak_ss_mapped_total(void);
 
 /* ---------------------------------------------------------------------- */
 /* Large blocks (large.c)                                                  */
@@ -403,6 +405,7 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(remote_frees)             \
     X(remote_collected)         \
     X(adopted)                  \
+    X(slabs_acquired)           \
     X(large_allocs)             \
     X(large_frees)              \
     X(large_cache_hits)

@@ -173,6 +173,8 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
         kv(b, json, &f, "hits", t.warm_hits);
         kv(b, json, &f, "misses", t.warm_misses);
         kv(b, json, &f, "adopted_slabs", t.adopted);
+        kv(b, json, &f, "new_slabs", t.slabs_acquired);
+        kv(b, json, &f, "new_superslabs", _hak_ss_mapped_total());
         if (!json) {
             _hak_buf_str(b, "  hit_rate_percent");
             _hak_buf_pad(b, 28);

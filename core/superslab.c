@@ -65,6 +65,12 @@ static hak_slab_t *abandoned[HAK_NUM_CLASSES];
 static unsigned abandoned_count;
 static uint64_t last_purge_ms, last_reclaim_ms;
 static uint64_t ss_live;                   /* SuperSlabs mapped            */
+static uint64_t ss_mapped_total;           /* ... since start-up          */
+
+uint64_t _hak_ss_mapped_total(void)
+{
+    return __atomic_load_n(&ss_mapped_total, __ATOMIC_RELAXED);
+}
 
 /* Every mapped SuperSlab, for purge passes and statistics: an intrusive
  * array grown in metadata memory. */
@@ -198,6 +204,7 @@ static hak_superslab_t *ss_new_locked(unsigned shift)
         return NULL;
     }
     ss_live++;
+    __atomic_store_n(&ss_mapped_total, ss_mapped_total + 1, __ATOMIC_RELAXED);
     format_ss(ss, shift);
     return ss;
 }

@@ -14,10 +14,9 @@ for target in "$@"; do
     log=$(mktemp)
     make --no-print-directory "$target" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
-    line=$(grep -E '^[A-Za-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    line=$(grep -E '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     rm -f "$log"
     if [ -n "$line" ]; then
-        p=$(echo "$line" | sed -E 's/.*([0-9]+) passed.*/\1/; s/^[^0-9]*//' )
         p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
         f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
     else
