@@ -186,10 +186,6 @@ typedef struct hak_slab {
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
 } hak_slab_t;
 
-typedef enum {
-    HAK_SS_SMALL = 1, /* carved into slabs                                */
-} hak_ss_kind_t;
-
 /* SuperSlab header, at the start of its 2 MiB region. All fields but the
  * slabs' remote lists are protected by hak_ss_lock, except that a slab's
  * fields belong to its owner while it is HOT. */
@@ -301,8 +297,7 @@ typedef struct hak_large {
     size_t size;               /* bytes requested                          */
     size_t align;              /* alignment of the mapping (>= 2 MiB)       */
     uint64_t cached_at_ms;
-    uint8_t zeroed;            /* fresh from the OS: pages read as zero     */
-    uint8_t purged;
+    uint8_t purged;            /* pages given back: they read as zero      */
     struct hak_large *next, *prev; /* cache list / meta free list          */
 } hak_large_t;
 

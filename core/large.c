@@ -228,8 +228,7 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
         l->align = map_align;
         l->user = base + off;
         l->span = need;
-        l->zeroed = 1;
-        l->purged = 0;
+        l->purged = 1; /* fresh from the OS: reads as zero */
     }
     l->magic = HAK_LARGE_MAGIC;
     l->state = HAK_LARGE_LIVE;
@@ -239,7 +238,6 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
     bool must_zero = zero && from_cache && !l->purged;
     if (cache_hit)
         *cache_hit = from_cache;
-    l->zeroed = 0;
     hak_unlock(&large_lock);
     if (must_zero)
         memset(l->user, 0, size);
