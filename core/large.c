@@ -1,5 +1,5 @@
 /*
- * large.c — blocks above the largest size class (512 KiB), and blocks whose
+ * large.c — blocks above the largest size class (448 KiB), and blocks whose
  * alignment exceeds what size classes give (4 KiB).
  *
  * Each large block is its own mapping, aligned to 2 MiB (or to its
