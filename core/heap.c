@@ -125,15 +125,15 @@ static uint32_t collect_remote(hak_heap_t *h, hak_slab_t *s)
     return n;
 }
 
-/* A slab whose blocks are all back: keep it (warm) if the class has few warm
- * slabs, otherwise give it back. Only with tag NORMAL: FULL/NOTIFIED slabs
- * may sit in a pending stack. */
-static void slab_maybe_release(hak_heap_t *h, hak_slab_t *s)
+/* A slab whose blocks are all back goes back to the SuperSlab layer; with
+ * keep_warm, not while its class has few warm slabs (the warm pool).
+ * Only with tag NORMAL: FULL/NOTIFIED slabs may sit in a pending stack. */
+static void slab_release_if_empty(hak_heap_t *h, hak_slab_t *s, bool keep_warm)
 {
     if (s->used != 0 || rt_tag(atomic_load_explicit(&s->remote, memory_order_acquire)) !=
                             HAK_RT_NORMAL)
         return;
-    if (s->in_warm && h->warm_n[s->cls] <= (unsigned)hak_opt(HAK_OPT_WARM_POOL))
+    if (keep_warm && s->in_warm && h->warm_n[s->cls] <= (unsigned)hak_opt(HAK_OPT_WARM_POOL))
         return;
     if (s->in_warm)
         warm_remove(h, s);
@@ -186,7 +186,7 @@ static void drain_pending(hak_heap_t *h)
         _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
         if (!s->in_warm)
             warm_push(h, s);
-        slab_maybe_release(h, s);
+        slab_release_if_empty(h, s, true);
         s = next;
     }
 }
@@ -348,7 +348,7 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         if (!s->in_warm)
             slab_rewarm(h, s);
         if (s->used == 0)
-            slab_maybe_release(h, s);
+            slab_release_if_empty(h, s, true);
     }
     if (!h->free_list[cls])
         h->room[cls] = (int32_t)hak_tcache_max[cls];
@@ -383,20 +383,31 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
     }
 }
 
-/* ---- thread exit -------------------------------------------------------- */
-static void heap_teardown(hak_heap_t *h)
+/* Every block of every TLS list back to its slab; with rewarm, slabs that
+ * get blocks back rejoin the warm pool. */
+static void return_cached_blocks(hak_heap_t *h, bool rewarm)
 {
-    /* 1. every cached block back to its slab */
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         hak_block_t *b = h->free_list[c];
         while (b) {
             hak_block_t *next = hak_next(b);
-            hak_slab_put(hak_block_slab(b), b);
+            hak_slab_t *s = hak_block_slab(b);
+            hak_slab_put(s, b);
+            if (rewarm && !s->in_warm)
+                slab_rewarm(h, s);
             b = next;
         }
         h->free_list[c] = NULL;
         h->room[c] = (int32_t)hak_tcache_max[c];
     }
+}
+
+/* ---- thread exit -------------------------------------------------------- */
+static void heap_teardown(hak_heap_t *h)
+{
+    /* 1. every cached block back to its slab (the warm pool is dropped
+     *    below, so no re-warming) */
+    return_cached_blocks(h, false);
     /* 2. close every owned slab to notifications (ABANDONED), taking what
      *    remote freers left; waits out freers that are notifying */
     for (hak_slab_t *s = h->owned; s; s = s->onext) {
@@ -498,30 +509,12 @@ void _hak_heap_collect_all(hak_heap_t *h)
     if (h == &hak_empty_heap)
         return;
     drain_pending(h);
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        hak_block_t *b = h->free_list[c];
-        while (b) {
-            hak_block_t *next = hak_next(b);
-            hak_slab_t *s = hak_block_slab(b);
-            hak_slab_put(s, b);
-            if (!s->in_warm)
-                slab_rewarm(h, s);
-            b = next;
-        }
-        h->free_list[c] = NULL;
-        h->room[c] = (int32_t)hak_tcache_max[c];
-    }
+    return_cached_blocks(h, true);
     hak_slab_t *s = h->owned;
     while (s) {
         hak_slab_t *next = s->onext;
         collect_remote(h, s);
-        if (s->used == 0 &&
-            rt_tag(atomic_load_explicit(&s->remote, memory_order_acquire)) == HAK_RT_NORMAL) {
-            if (s->in_warm)
-                warm_remove(h, s);
-            owned_remove(h, s);
-            _hak_ss_slab_release(s);
-        }
+        slab_release_if_empty(h, s, false);
         s = next;
     }
 }

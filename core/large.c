@@ -75,6 +75,20 @@ static void destroy_locked(hak_large_t *l)
     meta_put_locked(l);
 }
 
+/* Unmaps the oldest cached blocks until at most `keep` bytes stay cached;
+ * returns the bytes unmapped. */
+static size_t evict_locked(size_t keep)
+{
+    size_t n = 0;
+    while (cache_bytes > keep && cache_tail) {
+        hak_large_t *v = cache_tail;
+        cache_unlink(v);
+        n += v->map_size;
+        destroy_locked(v);
+    }
+    return n;
+}
+
 static size_t purge_cache_locked(bool force)
 {
     uint64_t now = _hak_os_now_ms();
@@ -204,11 +218,7 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
         char *base = _hak_os_map_aligned(map_size, map_align);
         if (!base) {
             /* give cached memory back and try once more */
-            while (cache_tail) {
-                hak_large_t *v = cache_tail;
-                cache_unlink(v);
-                destroy_locked(v);
-            }
+            evict_locked(0);
             base = _hak_os_map_aligned(map_size, map_align);
         }
         if (!base || !_hak_reg_insert(base + off, (uintptr_t)l | HAK_REG_LARGE)) {
@@ -267,11 +277,7 @@ void _hak_large_free(hak_large_t *l)
         cache_head = l;
         cache_bytes += l->map_size;
         cache_n++;
-        while (cache_bytes > cap && cache_tail) {
-            hak_large_t *v = cache_tail;
-            cache_unlink(v);
-            destroy_locked(v);
-        }
+        evict_locked(cap);
     }
     uint64_t now = _hak_os_now_ms();
     uint64_t delay = (uint64_t)hak_opt(HAK_OPT_PURGE_DELAY_MS);
@@ -337,14 +343,8 @@ size_t _hak_large_purge(bool force)
 {
     hak_lock(&large_lock);
     size_t n = purge_cache_locked(force);
-    if (force) {
-        while (cache_tail) {
-            hak_large_t *v = cache_tail;
-            cache_unlink(v);
-            n += v->map_size;
-            destroy_locked(v);
-        }
-    }
+    if (force)
+        n += evict_locked(0);
     hak_unlock(&large_lock);
     return n;
 }

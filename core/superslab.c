@@ -454,7 +454,7 @@ static size_t reclaim_locked(void)
             s = next;
         }
     }
-    last_reclaim_ms = _hak_os_now_ms();
+    __atomic_store_n(&last_reclaim_ms, _hak_os_now_ms(), __ATOMIC_RELAXED);
     return n;
 }
 
@@ -462,9 +462,12 @@ size_t _hak_ss_reclaim_abandoned(void)
 {
     if (__atomic_load_n(&abandoned_count, __ATOMIC_RELAXED) == 0)
         return 0;
+    /* at most every 10 ms: a sweep walks every abandoned slab. Checked
+     * before the lock too, so warm-pool misses in between take no lock. */
+    if (_hak_os_now_ms() - __atomic_load_n(&last_reclaim_ms, __ATOMIC_RELAXED) < 10)
+        return 0;
     hak_lock(&ss_lock);
     size_t n = 0;
-    /* at most every 10 ms: a sweep walks every abandoned slab */
     if (_hak_os_now_ms() - last_reclaim_ms >= 10)
         n = reclaim_locked();
     hak_unlock(&ss_lock);
