@@ -61,8 +61,25 @@ static HAK_SLOW void release_for_retry(void)
     _hak_large_purge(true);
 }
 
-static HAK_SLOW void *malloc_refill(hak_heap_t *h, unsigned cls)
+/* Pops the head of TLS list t (which is not empty). */
+HAK_FAST void *tl_pop(hak_tlist_t *t, hak_block_t *b)
 {
+    t->head = hak_next(b);
+    t->room++;
+    b->key = 0;
+    return b;
+}
+
+/* The malloc fast path found its list empty: refill it. With statistics
+ * on, the fast path always lands here (its heap view is hak_empty_heap,
+ * see hak_tls_fast), and a block in the TLS list counts as a hit. */
+static HAK_SLOW void *malloc_refill(unsigned cls)
+{
+    hak_heap_t *h = hak_tls_heap;
+    if (HAK_UNLIKELY(hak_stats_enabled) && h->tl[cls].head) {
+        stats_malloc(h, cls, true);
+        return tl_pop(&h->tl[cls], h->tl[cls].head);
+    }
     void *p = _hak_heap_refill_alloc(h, cls);
     if (HAK_UNLIKELY(!p) && errno == ENOMEM) {
         release_for_retry();
@@ -74,6 +91,14 @@ static HAK_SLOW void *malloc_refill(hak_heap_t *h, unsigned cls)
     }
     return p;
 }
+
+#ifndef HAK_HARDENED
+/* malloc_refill for the class whose list in hak_tls_fast is t. */
+static HAK_SLOW void *malloc_refill_tl(hak_tlist_t *t)
+{
+    return malloc_refill((unsigned)(t - hak_tls_fast->tl));
+}
+#endif
 
 static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
 {
@@ -138,25 +163,14 @@ static size_t pad_size(const void *p, size_t bs)
 }
 #endif
 
-/* Counts a TLS-list hit; returns b so that the caller can tail-call it. */
-static HAK_SLOW void *stats_malloc_hit(hak_heap_t *h, unsigned cls, void *b)
-{
-    stats_malloc(h, cls, true);
-    return b;
-}
-
+/* A block of class cls, from this thread's TLS list if it has one. */
 HAK_FAST void *alloc_class(unsigned cls)
 {
-    hak_heap_t *h = hak_tls_heap;
-    hak_block_t *b = h->free_list[cls];
+    hak_tlist_t *t = &hak_tls_fast->tl[cls];
+    hak_block_t *b = t->head;
     if (HAK_UNLIKELY(b == NULL))
-        return malloc_refill(h, cls);
-    h->free_list[cls] = hak_next(b);
-    h->room[cls]++;
-    b->key = 0;
-    if (HAK_UNLIKELY(hak_stats_enabled))
-        return stats_malloc_hit(h, cls, b);
-    return b;
+        return malloc_refill(cls);
+    return tl_pop(t, b);
 }
 
 /* A block of class cls for a request of n bytes (hardened: with its
@@ -175,6 +189,17 @@ HAK_FAST void *alloc_small(unsigned cls, size_t n)
 
 HAK_API void *hak_malloc(size_t n)
 {
+#ifndef HAK_HARDENED
+    /* up to 1 KiB: the class's list found from one table of offsets */
+    if (HAK_LIKELY(n <= 1024)) {
+        hak_tlist_t *t = (hak_tlist_t *)((char *)hak_tls_fast->tl +
+                                         hak_class_small_tl[(n + 15) >> 4]);
+        hak_block_t *b = t->head;
+        if (HAK_UNLIKELY(b == NULL))
+            return malloc_refill_tl(t);
+        return tl_pop(t, b);
+    }
+#endif
     if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
         return alloc_small(hak_size_class(n + HAK_PAD), n);
     return malloc_large(n, 0, false);
@@ -231,33 +256,26 @@ HAK_FAST void zero_on_free(void *p, size_t bs)
 #endif
 }
 
-/* Pushes a validated block of h's own slab s on h's TLS list. Every call
- * out of it is a tail call, so the fast path keeps no stack frame. */
-static HAK_SLOW void push_local_stats(hak_heap_t *h, hak_slab_t *s, hak_block_t *b);
-HAK_FAST void push_local_body(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+/* Pushes block b (key: its free-block key) of slab s on h's TLS list;
+ * flushes half the list when it is over its bound. */
+HAK_FAST void push_tl(hak_heap_t *h, hak_slab_t *s, hak_block_t *b, uintptr_t key)
 {
-    unsigned cls = s->cls;
+    hak_tlist_t *t = (hak_tlist_t *)((char *)h->tl + s->tl_off);
     zero_on_free(b, s->block_size);
-    hak_set_next(b, h->free_list[cls]);
-    b->key = hak_block_key(b);
-    h->free_list[cls] = b;
-    if (HAK_UNLIKELY(--h->room[cls] < 0))
-        _hak_heap_flush(h, cls);
+    hak_set_next(b, t->head);
+    b->key = key;
+    t->head = b;
+    if (HAK_UNLIKELY(--t->room < 0))
+        _hak_heap_flush(h, s->cls);
 }
 
-HAK_FAST void push_local(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+/* Pushes a validated block of h's own slab s on h's TLS list, counting it
+ * when statistics are on. */
+static void push_local(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
 {
-    if (HAK_UNLIKELY(hak_stats_enabled)) {
-        push_local_stats(h, s, b);
-        return;
-    }
-    push_local_body(h, s, b);
-}
-
-static HAK_SLOW void push_local_stats(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
-{
-    stats_free(h, s->cls);
-    push_local_body(h, s, b);
+    if (HAK_UNLIKELY(hak_stats_enabled))
+        stats_free(h, s->cls);
+    push_tl(h, s, b, hak_block_key(b));
 }
 
 /* A small block the fast path did not take: validate it, then push it on
@@ -327,19 +345,20 @@ static HAK_SLOW void free_other(void *p)
 HAK_API void hak_free(void *p)
 {
     if (HAK_LIKELY(hak_reg_small_home(p))) {
-        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
+        hak_superslab_t *ss = (hak_superslab_t *)(((uintptr_t)p | HAK_SS_MASK) - HAK_SS_MASK);
         hak_slab_t *s = hak_ss_slab_of(ss, p);
-        hak_heap_t *h = hak_tls_heap;
+        hak_heap_t *h = hak_tls_fast;
         hak_block_t *b = p;
-        if (HAK_LIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h
+        uintptr_t key = hak_block_key(b);
+        if (HAK_LIKELY(HAK_FAST_LOAD(&s->owner) == h
 #ifndef HAK_UNCHECKED /* a measurement build only: see scripts/checks-cost.sh */
-                       && hak_slab_is_block(s, p) && b->key != hak_block_key(b)
+                       && hak_slab_is_block(s, p) && b->key != key
 #endif
 #ifdef HAK_HARDENED
                        && pad_size(p, s->block_size) != SIZE_MAX
 #endif
                        )) {
-            push_local(h, s, b);
+            push_tl(h, s, b, key);
             return;
         }
         free_small_slow(s, p);

@@ -2,7 +2,7 @@
  * heap.c — per-thread heaps: the TLS free lists, the warm pool behind them,
  * cross-thread (remote) frees, and what happens when a thread exits.
  *
- * The fast paths (alloc.c) only pop and push heap->free_list[cls]. When the
+ * The fast paths (alloc.c) only pop and push heap->tl[cls].head. When the
  * list is empty, _hak_heap_refill_alloc refills it from the warm pool: the
  * heap's slabs of that class that still have blocks to give (a local free
  * list, an uncarved tail, or remote frees). Only when the warm pool is empty
@@ -19,7 +19,8 @@
  * A thread's heap lives in the metadata arena, reached through one
  * initial-exec TLS pointer that starts at hak_empty_heap (all lists empty),
  * so the fast path never asks "is this thread set up?": the first malloc
- * misses and lands here. At thread exit (pthread key destructor) the heap
+ * misses and lands here. The fast paths read a second TLS pointer,
+ * hak_tls_fast: the heap, or hak_empty_heap while statistics are on. At thread exit (pthread key destructor) the heap
  * returns its cached blocks, gives back its empty slabs, abandons the others
  * (DRAINING) for other threads to adopt, and goes to a pool for reuse.
  *
@@ -34,6 +35,7 @@
 
 hak_heap_t hak_empty_heap;
 HAK_TLS hak_heap_t *hak_tls_heap = &hak_empty_heap;
+HAK_TLS hak_heap_t *hak_tls_fast = &hak_empty_heap;
 uint32_t hak_tcache_max[HAK_NUM_CLASSES];
 static uint32_t carve_batch[HAK_NUM_CLASSES];
 
@@ -213,17 +215,23 @@ static hak_heap_t *heap_create(void)
         h->live = 1;
         h->rng = (hak_secret ^ (uintptr_t)h) | 1;
         for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-            h->room[c] = (int32_t)hak_tcache_max[c];
+            h->tl[c].room = (int32_t)hak_tcache_max[c];
     }
     hak_unlock(&heap_lock);
     if (!h)
         return NULL;
     hak_tls_heap = h;
+    _hak_heap_set_fast();
     /* registers the destructor; may allocate (glibc, for high keys): fine,
      * the TLS pointer is already set */
     if (heap_key_ok)
         pthread_setspecific(heap_key, h);
     return h;
+}
+
+void _hak_heap_set_fast(void)
+{
+    hak_tls_fast = hak_stats_enabled ? &hak_empty_heap : hak_tls_heap;
 }
 
 /* ---- refill: the malloc slow path ------------------------------------ */
@@ -238,7 +246,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
     }
     HAK_STAT(h, refills);
     drain_pending(h);
-    hak_block_t *list = h->free_list[cls];
+    hak_block_t *list = h->tl[cls].head;
     if (list) /* draining may not refill this class, but a nested call might */
         goto pop;
     for (;;) {
@@ -263,8 +271,8 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
             HAK_STAT(h, warm_hits);
         }
         if (s->free) {
-            h->free_list[cls] = s->free;
-            h->room[cls] = (int32_t)hak_tcache_max[cls] - (int32_t)s->free_count;
+            h->tl[cls].head = s->free;
+            h->tl[cls].room = (int32_t)hak_tcache_max[cls] - (int32_t)s->free_count;
             s->used += s->free_count;
             s->free = NULL;
             s->free_count = 0;
@@ -309,8 +317,8 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
 #endif
             hak_slab_set_bump(s, p + (size_t)n * bs);
             s->used += n;
-            h->free_list[cls] = head;
-            h->room[cls] = (int32_t)hak_tcache_max[cls] - (int32_t)n;
+            h->tl[cls].head = head;
+            h->tl[cls].room = (int32_t)hak_tcache_max[cls] - (int32_t)n;
             break;
         }
         if (collect_remote(h, s))
@@ -324,10 +332,10 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
         }
         /* else blocks arrived meanwhile: loop collects them */
     }
-    list = h->free_list[cls];
+    list = h->tl[cls].head;
 pop:
-    h->free_list[cls] = hak_next(list);
-    h->room[cls]++;
+    h->tl[cls].head = hak_next(list);
+    h->tl[cls].room++;
     list->key = 0;
     return list;
 }
@@ -339,10 +347,10 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
     int32_t room_after = (int32_t)(hak_tcache_max[cls] - hak_tcache_max[cls] / 2);
     /* (the list ends early only if the bounds changed under this heap, when
      * the constructor re-read the options) */
-    while (h->room[cls] < room_after && h->free_list[cls]) {
-        hak_block_t *b = h->free_list[cls];
-        h->free_list[cls] = hak_next(b);
-        h->room[cls]++;
+    while (h->tl[cls].room < room_after && h->tl[cls].head) {
+        hak_block_t *b = h->tl[cls].head;
+        h->tl[cls].head = hak_next(b);
+        h->tl[cls].room++;
         hak_slab_t *s = hak_block_slab(b);
         hak_slab_put(s, b);
         if (!s->in_warm)
@@ -350,8 +358,8 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         if (s->used == 0)
             slab_release_if_empty(h, s, true);
     }
-    if (!h->free_list[cls])
-        h->room[cls] = (int32_t)hak_tcache_max[cls];
+    if (!h->tl[cls].head)
+        h->tl[cls].room = (int32_t)hak_tcache_max[cls];
 }
 
 /* ---- remote free ------------------------------------------------------ */
@@ -388,7 +396,7 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
 static void return_cached_blocks(hak_heap_t *h, bool rewarm)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        hak_block_t *b = h->free_list[c];
+        hak_block_t *b = h->tl[c].head;
         while (b) {
             hak_block_t *next = hak_next(b);
             hak_slab_t *s = hak_block_slab(b);
@@ -397,8 +405,8 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
                 slab_rewarm(h, s);
             b = next;
         }
-        h->free_list[c] = NULL;
-        h->room[c] = (int32_t)hak_tcache_max[c];
+        h->tl[c].head = NULL;
+        h->tl[c].room = (int32_t)hak_tcache_max[c];
     }
 }
 
@@ -458,8 +466,10 @@ static void destructor(void *arg)
     if (!h || h == &hak_empty_heap)
         return;
     /* later destructors that allocate get a fresh heap (and this runs again) */
-    if (hak_tls_heap == h)
+    if (hak_tls_heap == h) {
         hak_tls_heap = &hak_empty_heap;
+        hak_tls_fast = &hak_empty_heap;
+    }
     heap_retire(h);
 }
 
@@ -468,6 +478,7 @@ void _hak_heap_thread_exit(void)
     hak_heap_t *h = hak_tls_heap;
     if (h != &hak_empty_heap) {
         hak_tls_heap = &hak_empty_heap;
+        hak_tls_fast = &hak_empty_heap;
         if (heap_key_ok)
             pthread_setspecific(heap_key, NULL);
         heap_retire(h);
@@ -541,7 +552,7 @@ uint64_t _hak_heap_cached_bytes(void)
         if (!h->live)
             continue;
         for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-            n += (uint64_t)((int32_t)hak_tcache_max[c] - __atomic_load_n(&h->room[c], __ATOMIC_RELAXED)) *
+            n += (uint64_t)((int32_t)hak_tcache_max[c] - __atomic_load_n(&h->tl[c].room, __ATOMIC_RELAXED)) *
                  hak_class_size[c];
     }
     hak_unlock(&heap_lock);

@@ -63,6 +63,8 @@ static void apply_options(void)
     hak_stats_enabled = hak_opt(HAK_OPT_STATS) != 0 || hak_opt(HAK_OPT_WARM_POOL_STATS) != 0 ||
                         hak_opt(HAK_OPT_SS_OS_STATS) != 0 ||
                         hak_opt(HAK_OPT_STATS_INTERVAL_MS) != 0;
+    /* (the calling thread's view; a heap made later sets its own) */
+    _hak_heap_set_fast();
 }
 
 void _hak_init_slow(void)

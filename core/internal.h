@@ -38,6 +38,26 @@
 #define HAK_TLS __thread __attribute__((tls_model("initial-exec")))
 #define HAK_ALIGNED(n) __attribute__((aligned(n)))
 
+/* Loads, on the fast paths, of a word that other threads may write (a
+ * registry key, a slab's owner or carved count). An aligned word load is
+ * atomic on every target hakmem runs on; as a plain load the compiler can
+ * fold it into a compare. Every pointer that reaches free() was handed out
+ * after what these words guard was published, through the program's own
+ * synchronisation. Thread-sanitizer builds keep an atomic load, so that the
+ * race stays visible to the tool as the benign one it is. */
+#if defined(__SANITIZE_THREAD__)
+#define HAK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HAK_TSAN 1
+#endif
+#endif
+#ifdef HAK_TSAN
+#define HAK_FAST_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#else
+#define HAK_FAST_LOAD(p) (*(p))
+#endif
+
 /* ---------------------------------------------------------------------- */
 /* Geometry                                                                */
 /* ---------------------------------------------------------------------- */
@@ -72,6 +92,8 @@
 /* ---------------------------------------------------------------------- */
 extern const uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_HIDDEN;
 extern const uint8_t hak_class_small[65] HAK_HIDDEN;     /* (n+15)>>4 -> class */
+/* (n+15)>>4 -> class * sizeof(hak_tlist_t): the malloc fast path's offset */
+extern const uint16_t hak_class_small_tl[65] HAK_HIDDEN;
 extern const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] HAK_HIDDEN;
 
 /* Class of a request of n bytes, n <= HAK_SMALL_MAX. Classes: 16..128 in
@@ -162,13 +184,15 @@ typedef struct hak_slab {
     /* --- read by free() --- */
     struct hak_heap *owner;   /* HOT: owning heap; otherwise NULL          */
     char *start;              /* first block                               */
-    uint32_t carved;          /* bytes from start carved into blocks       */
+    uint64_t inv;             /* inverse of block_size's odd part mod 2^64 */
+    uint64_t ncarved;         /* blocks carved from start (atomic, relaxed) */
     uint32_t block_size;
-    uint64_t recip;           /* ceil(2^40 / block_size)                   */
-    uint64_t recip_frac;      /* recip << 24: the divisibility bound       */
-    uint16_t cls;
+    uint16_t tl_off;          /* cls * sizeof(hak_tlist_t)                 */
+    uint8_t rot;              /* trailing zero bits of block_size          */
     uint8_t state;            /* hak_slab_state_t                          */
+    uint16_t cls;
     uint8_t in_warm;
+    uint8_t pad1[3];
     /* --- owner only --- */
     hak_block_t *free;        /* local free list                           */
     uint32_t free_count;
@@ -197,7 +221,7 @@ typedef struct hak_superslab {
     uint8_t on_partial;
     struct hak_superslab *next, *prev; /* partial list of its shift, or empty cache */
     uint64_t empty_since_ms;
-    uint64_t pad[3];
+    uint64_t pad[4];           /* slab records start on a cache line        */
     hak_slab_t slabs[HAK_MAX_SLABS];
 } hak_superslab_t;
 
@@ -207,6 +231,8 @@ _Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
                "SuperSlab header must fit before slab 0");
 _Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
 _Static_assert(sizeof(hak_slab_t) == 128, "slab record must be 128 bytes: indexing is a shift");
+_Static_assert(__builtin_offsetof(hak_superslab_t, slabs) == 64,
+               "slab records must start on a cache line: free() reads one line");
 
 /* Slab of a pointer known to lie in ss. */
 HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
@@ -217,25 +243,26 @@ HAK_FAST hak_slab_t *hak_ss_slab_of(hak_superslab_t *ss, const void *p)
 /* End of the carved part of s (read by remote freers: atomic, relaxed). */
 HAK_FAST char *hak_slab_bump(const hak_slab_t *s)
 {
-    return s->start + __atomic_load_n(&s->carved, __ATOMIC_RELAXED);
+    return s->start + __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED) * s->block_size;
 }
 HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
 {
-    __atomic_store_n(&s->carved, (uint32_t)(bump - s->start), __ATOMIC_RELAXED);
+    __atomic_store_n(&s->ncarved, (uint64_t)(bump - s->start) / s->block_size, __ATOMIC_RELAXED);
 }
 
-/* True if p is the start of a block carved from s. With off = p - start <
- * carved <= 2 MiB and q, r the quotient and remainder of off by the block
- * size bs <= 2^19: off * recip = q * 2^40 + q*e + r*recip, where
- * e = bs*recip - 2^40 < bs. Its low 40 bits are q*e < 2^21 <= recip when
- * r == 0, and at least recip (without wrapping) otherwise. So one multiply
- * and one compare (shifted left by 24, recip_frac = recip << 24) decide. */
+/* True if p is the start of a block carved from s. With off = p - start
+ * taken modulo 2^64 and block_size = o * 2^rot (o odd, inv = o^-1 mod
+ * 2^64): off is a multiple of block_size iff ror(off * inv, rot) <=
+ * (2^64 - 1) / block_size, and then ror(off * inv, rot) = off / block_size
+ * (divisibility by multiplication with the modular inverse). Any other off,
+ * including p below start, gives a value above that bound, which is above
+ * ncarved too. So one multiply, one rotate and one compare decide. */
 HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
-    if (off >= __atomic_load_n(&s->carved, __ATOMIC_RELAXED))
-        return false;
-    return ((off * s->recip) << 24) < s->recip_frac;
+    uint64_t x = ((uintptr_t)p - (uintptr_t)s->start) * s->inv;
+    unsigned r = s->rot;
+    x = (x >> r) | (x << ((64 - r) & 63));
+    return x < HAK_FAST_LOAD(&s->ncarved);
 }
 
 /* Gives block b back to its slab's local free list (caller owns s). */
@@ -323,15 +350,17 @@ HAK_HIDDEN void _hak_large_counts(uint64_t *live, uint64_t *live_bytes, uint64_t
 #define HAK_REG_BITS 18
 #define HAK_REG_SIZE ((uintptr_t)1 << HAK_REG_BITS)
 #define HAK_REG_EMPTY ((uintptr_t)0)
-#define HAK_REG_TOMB ((uintptr_t)3) /* no real key: chunk 0 is never ours */
+#define HAK_REG_TOMB ((uintptr_t)1)   /* no real key: chunk 0 is never ours */
 
-/* key = chunk << 2 | kind; value = object pointer | kind. */
-typedef struct hak_reg_entry {
-    _Atomic(uintptr_t) key;
-    _Atomic(uintptr_t) value;
-} hak_reg_entry_t;
-
-extern hak_reg_entry_t hak_reg_table[HAK_REG_SIZE] HAK_HIDDEN;
+/* Slot i holds key hak_reg_keys[i] and value hak_reg_vals[i] (object
+ * pointer | kind). The key of a chunk at address base is
+ *   base | HAK_SS_MASK   for a SuperSlab (the chunk's last byte address),
+ *   base | 2             for a large block,
+ * so that the free fast path compares p | HAK_SS_MASK with one word, and no
+ * key equals EMPTY (0) or TOMB (1). Keys and values are separate arrays:
+ * the fast path reads 8-byte keys, 8 per cache line. */
+extern _Atomic(uintptr_t) hak_reg_keys[HAK_REG_SIZE] HAK_HIDDEN;
+extern _Atomic(uintptr_t) hak_reg_vals[HAK_REG_SIZE] HAK_HIDDEN;
 extern _Atomic(uintptr_t) hak_reg_max_probe HAK_HIDDEN;
 
 /* Home slot of a chunk: its low bits. Neighbouring chunks get neighbouring
@@ -342,15 +371,21 @@ HAK_FAST uintptr_t hak_reg_home(uintptr_t chunk)
     return chunk & (HAK_REG_SIZE - 1);
 }
 
+/* Key of chunk number `chunk` registered with kind SMALL or LARGE. */
+HAK_FAST uintptr_t hak_reg_key(uintptr_t chunk, uintptr_t kind)
+{
+    return (chunk << HAK_SS_SHIFT) | (kind == HAK_REG_SMALL ? HAK_SS_MASK : 2u);
+}
+
 /* The free fast path's question: is p in a registered SuperSlab, found at
- * its home slot? One load and one compare; anything else (a collision, a
- * large block, a foreign pointer) goes to hak_reg_lookup on the slow path. */
+ * its home slot? One load and one compare, the slot found from p | MASK by
+ * a shift and a mask; anything else (a collision, a large block, a foreign
+ * pointer) goes to hak_reg_lookup on the slow path. */
 HAK_FAST bool hak_reg_small_home(const void *p)
 {
-    uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
-    uintptr_t k = atomic_load_explicit(&hak_reg_table[hak_reg_home(chunk)].key,
-                                       memory_order_acquire);
-    return k == ((chunk << 2) | HAK_REG_SMALL);
+    uintptr_t last = (uintptr_t)p | HAK_SS_MASK;
+    uintptr_t off = (last >> (HAK_SS_SHIFT - 3)) & ((HAK_REG_SIZE - 1) << 3);
+    return HAK_FAST_LOAD((const uintptr_t *)((const char *)hak_reg_keys + off)) == last;
 }
 
 /* Value (pointer | kind) registered for p's 2 MiB chunk, or 0. Lock-free;
@@ -359,10 +394,10 @@ HAK_HIDDEN uintptr_t _hak_reg_lookup_slow(const void *p);
 HAK_FAST uintptr_t hak_reg_lookup(const void *p)
 {
     uintptr_t chunk = (uintptr_t)p >> HAK_SS_SHIFT;
-    hak_reg_entry_t *e = &hak_reg_table[hak_reg_home(chunk)];
-    uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
-    if (HAK_LIKELY((k >> 2) == chunk && k != HAK_REG_TOMB && k != HAK_REG_EMPTY))
-        return atomic_load_explicit(&e->value, memory_order_relaxed);
+    uintptr_t i = hak_reg_home(chunk);
+    uintptr_t k = atomic_load_explicit(&hak_reg_keys[i], memory_order_acquire);
+    if (HAK_LIKELY(k > HAK_REG_TOMB && (k >> HAK_SS_SHIFT) == chunk))
+        return atomic_load_explicit(&hak_reg_vals[i], memory_order_relaxed);
     return _hak_reg_lookup_slow(p);
 }
 
@@ -413,14 +448,19 @@ typedef struct hak_tcounters {
     uint64_t class_frees[HAK_NUM_CLASSES];
 } hak_tcounters_t;
 
-/* A thread's heap. The TLS free list of class c is free_list[c], with
- * room[c] = hak_tcache_max[c] - (blocks in it): a free that takes room[c]
- * below 0 flushes; the warm pool is warm[c], the owned slabs of class c with
+/* A thread's heap. The TLS free list of class c is tl[c].head, with
+ * tl[c].room = hak_tcache_max[c] - (blocks in it): a free that takes the
+ * room below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
  * (remote freers push slabs there) and the stats read at report time. */
+typedef struct hak_tlist {
+    hak_block_t *head;
+    int32_t room;
+    uint32_t pad;
+} hak_tlist_t;
+
 typedef struct hak_heap {
-    hak_block_t *free_list[HAK_NUM_CLASSES];
-    int32_t room[HAK_NUM_CLASSES];
+    hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
     uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
@@ -434,12 +474,20 @@ typedef struct hak_heap {
 } hak_heap_t;
 
 extern hak_heap_t hak_empty_heap HAK_HIDDEN;
+/* This thread's heap (hak_empty_heap until its first allocation), and the
+ * heap the fast paths use: the same, except while statistics are on, when
+ * it stays hak_empty_heap (all lists empty, owner of no slab), so every
+ * malloc and free takes the counting slow path and the fast paths need no
+ * statistics test. */
 extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
+extern HAK_TLS hak_heap_t *hak_tls_fast HAK_HIDDEN;
+/* Points the calling thread's hak_tls_fast at its heap or at the empty one. */
+HAK_HIDDEN void _hak_heap_set_fast(void);
 extern uint32_t hak_tcache_max[HAK_NUM_CLASSES] HAK_HIDDEN;
 /* Blocks in h's TLS list of class c. */
 HAK_FAST uint32_t hak_heap_count(const hak_heap_t *h, unsigned c)
 {
-    return (uint32_t)((int32_t)hak_tcache_max[c] - h->room[c]);
+    return (uint32_t)((int32_t)hak_tcache_max[c] - h->tl[c].room);
 }
 
 HAK_HIDDEN void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls);

@@ -4,12 +4,13 @@
  * user pointer lies in that chunk). It answers "is this pointer ours?" for
  * free() with one load and one compare in the common case.
  *
- * Structure: a fixed table of HAK_REG_SIZE slots (4 MiB of address space in
- * .bss; only the pages holding used slots become resident), open addressing
- * with linear probing from the home slot hak_reg_home(chunk), which keeps
- * neighbouring chunks in neighbouring slots. A slot's key is chunk << 2 |
- * kind (SMALL or LARGE), so the free fast path checks "registered SuperSlab
- * at its home slot" without reading the value. Empty is 0, a tombstone 3.
+ * Structure: a fixed table of HAK_REG_SIZE slots, keys and values in two
+ * arrays (2 MiB of address space each in .bss; only the pages holding used
+ * slots become resident), open addressing with linear probing from the home
+ * slot hak_reg_home(chunk), which keeps neighbouring chunks in neighbouring
+ * slots. A key is the chunk's address with its kind in the low bits
+ * (hak_reg_key), so the free fast path checks "registered SuperSlab at its
+ * home slot" without reading the value. Empty is 0, a tombstone 1.
  * hak_reg_max_probe is the largest distance from home at which a key was
  * ever placed; lookups stop there, so a missing key costs a bounded probe
  * however many tombstones accumulate. Capacity: inserts fail (ENOMEM) when
@@ -28,7 +29,8 @@
 
 #include "internal.h"
 
-hak_reg_entry_t hak_reg_table[HAK_REG_SIZE];
+_Atomic(uintptr_t) hak_reg_keys[HAK_REG_SIZE];
+_Atomic(uintptr_t) hak_reg_vals[HAK_REG_SIZE];
 _Atomic(uintptr_t) hak_reg_max_probe;
 static size_t reg_live;
 static hak_lock_t reg_lock = HAK_LOCK_INIT;
@@ -39,12 +41,12 @@ uintptr_t _hak_reg_lookup_slow(const void *p)
     uintptr_t i = hak_reg_home(chunk);
     uintptr_t max = atomic_load_explicit(&hak_reg_max_probe, memory_order_acquire);
     for (uintptr_t d = 0; d <= max; d++) {
-        hak_reg_entry_t *e = &hak_reg_table[(i + d) & (HAK_REG_SIZE - 1)];
-        uintptr_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        uintptr_t j = (i + d) & (HAK_REG_SIZE - 1);
+        uintptr_t k = atomic_load_explicit(&hak_reg_keys[j], memory_order_acquire);
         if (k == HAK_REG_EMPTY)
             return 0;
-        if (k != HAK_REG_TOMB && (k >> 2) == chunk)
-            return atomic_load_explicit(&e->value, memory_order_relaxed);
+        if (k != HAK_REG_TOMB && (k >> HAK_SS_SHIFT) == chunk)
+            return atomic_load_explicit(&hak_reg_vals[j], memory_order_relaxed);
     }
     return 0;
 }
@@ -52,7 +54,7 @@ uintptr_t _hak_reg_lookup_slow(const void *p)
 bool _hak_reg_insert(const void *chunk_addr, uintptr_t value)
 {
     uintptr_t chunk = (uintptr_t)chunk_addr >> HAK_SS_SHIFT;
-    uintptr_t key = (chunk << 2) | (value & 3u);
+    uintptr_t key = hak_reg_key(chunk, value & 3u);
     uintptr_t home = hak_reg_home(chunk);
     hak_lock(&reg_lock);
     if ((reg_live + 1) * 8 > HAK_REG_SIZE * 7) {
@@ -61,13 +63,13 @@ bool _hak_reg_insert(const void *chunk_addr, uintptr_t value)
         return false;
     }
     for (uintptr_t d = 0;; d++) {
-        hak_reg_entry_t *e = &hak_reg_table[(home + d) & (HAK_REG_SIZE - 1)];
-        uintptr_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
+        uintptr_t j = (home + d) & (HAK_REG_SIZE - 1);
+        uintptr_t k = atomic_load_explicit(&hak_reg_keys[j], memory_order_relaxed);
         if (k == HAK_REG_EMPTY || k == HAK_REG_TOMB) {
             if (d > atomic_load_explicit(&hak_reg_max_probe, memory_order_relaxed))
                 atomic_store_explicit(&hak_reg_max_probe, d, memory_order_release);
-            atomic_store_explicit(&e->value, value, memory_order_relaxed);
-            atomic_store_explicit(&e->key, key, memory_order_release);
+            atomic_store_explicit(&hak_reg_vals[j], value, memory_order_relaxed);
+            atomic_store_explicit(&hak_reg_keys[j], key, memory_order_release);
             break;
         }
     }
@@ -83,12 +85,12 @@ void _hak_reg_remove(const void *chunk_addr)
     hak_lock(&reg_lock);
     uintptr_t max = atomic_load_explicit(&hak_reg_max_probe, memory_order_relaxed);
     for (uintptr_t d = 0; d <= max; d++) {
-        hak_reg_entry_t *e = &hak_reg_table[(home + d) & (HAK_REG_SIZE - 1)];
-        uintptr_t k = atomic_load_explicit(&e->key, memory_order_relaxed);
+        uintptr_t j = (home + d) & (HAK_REG_SIZE - 1);
+        uintptr_t k = atomic_load_explicit(&hak_reg_keys[j], memory_order_relaxed);
         if (k == HAK_REG_EMPTY)
             break;
-        if (k != HAK_REG_TOMB && (k >> 2) == chunk) {
-            atomic_store_explicit(&e->key, HAK_REG_TOMB, memory_order_release);
+        if (k != HAK_REG_TOMB && (k >> HAK_SS_SHIFT) == chunk) {
+            atomic_store_explicit(&hak_reg_keys[j], HAK_REG_TOMB, memory_order_release);
             reg_live--;
             break;
         }

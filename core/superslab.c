@@ -38,13 +38,25 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     163840, 196608, 229376, 262144, 327680, 393216, 458752,
 };
 
-const uint8_t hak_class_small[65] = {
-    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
-    11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
-    15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
-    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
-    19,
-};
+/* Class of (n + 15) >> 4 for n <= 1024, once as class numbers and once as
+ * byte offsets of the class's TLS list in a heap (the malloc fast path's). */
+#define SMALL_CLASSES(T) \
+    T(0) T(0) T(1) T(2) T(3) T(4) T(5) T(6) \
+    T(7) T(8) T(8) T(9) T(9) T(10) T(10) T(11) \
+    T(11) T(12) T(12) T(12) T(12) T(13) T(13) T(13) \
+    T(13) T(14) T(14) T(14) T(14) T(15) T(15) T(15) \
+    T(15) T(16) T(16) T(16) T(16) T(16) T(16) T(16) \
+    T(16) T(17) T(17) T(17) T(17) T(17) T(17) T(17) \
+    T(17) T(18) T(18) T(18) T(18) T(18) T(18) T(18) \
+    T(18) T(19) T(19) T(19) T(19) T(19) T(19) T(19) \
+    T(19)
+#define AS_CLASS(c) c,
+#define AS_TL_OFF(c) (uint16_t)((c) * sizeof(hak_tlist_t)),
+const uint8_t hak_class_small[65] = {SMALL_CLASSES(AS_CLASS)};
+const uint16_t hak_class_small_tl[65] = {SMALL_CLASSES(AS_TL_OFF)};
+#undef AS_CLASS
+#undef AS_TL_OFF
+#undef SMALL_CLASSES
 
 /* 64 KiB slabs up to 4 KiB blocks, 512 KiB up to 32 KiB, 2 MiB above:
  * at least 14 blocks per slab up to 32 KiB (slab 0 gives 8 KiB to the
@@ -55,6 +67,16 @@ const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] = {
     19, 19, 19, 19, 19, 19, 19, 19, 21, 21, 21, 21, 21, 21, 21, 21,
     21, 21, 21, 21, 21, 21, 21,
 };
+
+/* o^-1 modulo 2^64 for odd o (Newton's iteration; each step doubles the
+ * number of correct low bits, from 3). */
+static uint64_t odd_inverse(uint64_t o)
+{
+    uint64_t x = o;
+    for (int i = 0; i < 5; i++)
+        x *= 2 - o * x;
+    return x;
+}
 
 #define NKINDS 3
 static hak_lock_t ss_lock = HAK_LOCK_INIT;
@@ -255,8 +277,9 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     uint32_t bs = hak_class_size[cls];
     s->start = slab_base(ss, idx);
     s->block_size = bs;
-    s->recip = (((uint64_t)1 << 40) + bs - 1) / bs;
-    s->recip_frac = s->recip << 24;
+    s->rot = (uint8_t)__builtin_ctz(bs);
+    s->inv = odd_inverse(bs >> s->rot);
+    s->tl_off = (uint16_t)(cls * sizeof(hak_tlist_t));
     s->end = s->start + (slab_span(ss, idx) / bs) * bs;
     hak_slab_set_bump(s, s->start);
     s->cls = (uint16_t)cls;

@@ -33,7 +33,7 @@ static void test_lifo_reuse_every_class(void **state)
         uint32_t after = hak_heap_count(hak_tls_heap, c);
         if (before + 1 <= hak_tcache_max[c]) {
             assert_int_equal(after, before + 1);
-            assert_ptr_equal(hak_tls_heap->free_list[c], p);
+            assert_ptr_equal(hak_tls_heap->tl[c].head, p);
         }
         void *q = hak_malloc(n);
         assert_non_null(q);
@@ -174,7 +174,7 @@ static void test_flush_returns_blocks_to_slab(void **state)
 static void check_carve(unsigned c)
 {
     hak_heap_t *h = hak_tls_heap;
-    assert_null(h->free_list[c]);
+    assert_null(h->tl[c].head);
     assert_int_equal(hak_heap_count(h, c), 0);
     size_t n = hak_class_size[c] - HAK_PAD, bs = hak_class_size[c];
     char *p0 = hak_malloc(n);
@@ -191,7 +191,7 @@ static void check_carve(unsigned c)
     assert_int_equal(s->used, batch);
     /* the list: p0 + bs, p0 + 2 bs, ... */
     uint32_t i = 1;
-    for (hak_block_t *b = h->free_list[c]; b; b = hak_next(b), i++) {
+    for (hak_block_t *b = h->tl[c].head; b; b = hak_next(b), i++) {
         if ((char *)b != p0 + (size_t)i * bs)
             fail_msg("class %u: list entry %u is %p, expected %p", c, i, (void *)b,
                      (void *)(p0 + (size_t)i * bs));
@@ -433,7 +433,7 @@ static void test_trim_empties_lists(void **state)
     hak_malloc_trim(0);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         assert_int_equal(hak_heap_count(hak_tls_heap, c), 0);
-        assert_null(hak_tls_heap->free_list[c]);
+        assert_null(hak_tls_heap->tl[c].head);
     }
     void *p = hak_malloc(48);
     assert_non_null(p);

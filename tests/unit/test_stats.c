@@ -9,18 +9,26 @@
 
 #include "unit.h"
 
+/* Statistics on or off for this thread, as the options would set them (the
+ * fast paths' heap view follows). */
+static void set_stats(int on)
+{
+    hak_stats_enabled = on;
+    _hak_heap_set_fast();
+}
+
 static int group_setup(void **state)
 {
     (void)state;
     hak_ensure_init();
-    hak_stats_enabled = 0;
+    set_stats(0);
     return 0;
 }
 
 static int stats_off(void **state)
 {
     (void)state;
-    hak_stats_enabled = 0;
+    set_stats(0);
     return 0;
 }
 
@@ -110,7 +118,7 @@ static void test_os_counters_always(void **state)
 static void test_enabled_exact_counts(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     hak_stats_t a = get();
     uint64_t calls = traffic(5000);
     hak_stats_t b = get();
@@ -141,14 +149,14 @@ static void test_enabled_exact_counts(void **state)
     hak_free(p);
     hak_stats_t f = get();
     assert_int_equal(f.free_calls, e.free_calls + 1);
-    hak_stats_enabled = 0;
+    set_stats(0);
 }
 
 /* live_bytes follows the class size of live small blocks. */
 static void test_live_bytes(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     hak_stats_t a = get();
     void *v[10];
     for (int i = 0; i < 10; i++)
@@ -164,14 +172,14 @@ static void test_live_bytes(void **state)
         hak_free(v[i]);
     hak_stats_t d = get();
     assert_int_equal(d.live_bytes, a.live_bytes);
-    hak_stats_enabled = 0;
+    set_stats(0);
 }
 
 /* A large allocation served from the cache counts as a cache hit. */
 static void test_large_cache_hits(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     void *p = hak_malloc(5u << 20);
     assert_non_null(p);
     hak_free(p);
@@ -180,7 +188,7 @@ static void test_large_cache_hits(void **state)
     assert_ptr_equal(q, p); /* from the cache */
     hak_stats_t b = get();
     hak_free(q);
-    hak_stats_enabled = 0;
+    set_stats(0);
     assert_int_equal(b.large_allocs - a.large_allocs, 1);
     if (b.large_cache_hits - a.large_cache_hits != 1)
         fail_msg("large allocation served from the cache: large_cache_hits went from %llu to "
@@ -206,13 +214,13 @@ static void *alloc_free_and_exit(void *arg)
 static void test_exited_thread_counted(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     hak_stats_t a = get();
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, alloc_free_and_exit, NULL), 0);
     pthread_join(t, NULL);
     hak_stats_t b = get();
-    hak_stats_enabled = 0;
+    set_stats(0);
     assert_int_equal(b.malloc_calls - a.malloc_calls, NBLK);
     assert_int_equal(b.free_calls - a.free_calls, NBLK);
 }
@@ -230,7 +238,7 @@ static void *free_all(void *arg)
 static void test_frees_by_thread_without_heap_counted(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     void *v[NBLK];
     for (int i = 0; i < NBLK; i++)
         v[i] = hak_malloc(48);
@@ -239,7 +247,7 @@ static void test_frees_by_thread_without_heap_counted(void **state)
     assert_int_equal(pthread_create(&t, NULL, free_all, v), 0);
     pthread_join(t, NULL);
     hak_stats_t b = get();
-    hak_stats_enabled = 0;
+    set_stats(0);
     if (b.free_calls - a.free_calls != NBLK || b.remote_frees - a.remote_frees != NBLK)
         fail_msg("a thread freed %d blocks of another: free_calls +%llu, remote_frees +%llu",
                  NBLK, (unsigned long long)(b.free_calls - a.free_calls),
@@ -261,13 +269,13 @@ static void *large_only(void *arg)
 static void test_large_calls_by_thread_without_heap_counted(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     hak_stats_t a = get();
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, large_only, NULL), 0);
     pthread_join(t, NULL);
     hak_stats_t b = get();
-    hak_stats_enabled = 0;
+    set_stats(0);
     if (b.malloc_calls - a.malloc_calls != 10 || b.free_calls - a.free_calls != 10 ||
         b.large_allocs - a.large_allocs != 10)
         fail_msg("10 large malloc/free pairs on a new thread: malloc_calls +%llu, free_calls "
@@ -291,11 +299,11 @@ static void print_captured(void)
 static void test_print_text(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     traffic(100);
     hak_stats_t s = get();
     print_captured();
-    hak_stats_enabled = 0;
+    set_stats(0);
     assert_contains(out, "hakmem statistics");
     assert_contains(out, "malloc");
     assert_contains(out, "superslabs");
@@ -309,11 +317,11 @@ static void test_print_json(void **state)
     (void)state;
     long long saved = hak_opt_values[HAK_OPT_STATS];
     hak_opt_values[HAK_OPT_STATS] = 2;
-    hak_stats_enabled = 1;
+    set_stats(1);
     traffic(100);
     hak_stats_t s = get();
     print_captured();
-    hak_stats_enabled = 0;
+    set_stats(0);
     hak_opt_values[HAK_OPT_STATS] = saved;
     assert_true(strncmp(out, "{\"hakmem\": {", 12) == 0);
     /* balanced, and nothing after the closing brace but a newline */
@@ -367,7 +375,7 @@ static long long report_large_live(void)
 static void test_report_large_live_after_realloc(void **state)
 {
     (void)state;
-    hak_stats_enabled = 1;
+    set_stats(1);
     long long before = report_large_live();
     assert_true(before >= 0);
     /* shrinking in place (to a quarter: the tail is unmapped) */
@@ -378,7 +386,7 @@ static void test_report_large_live_after_realloc(void **state)
     long long live = report_large_live();
     hak_free(q);
     long long after = report_large_live();
-    hak_stats_enabled = 0;
+    set_stats(0);
     if (live != before + (2 << 20) || after != before)
         fail_msg("large live_bytes in the report: %lld before, %lld with a block of 8 MiB "
                  "shrunk to 2 MiB by realloc (expected %lld), %lld after freeing it",
