@@ -281,7 +281,15 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
         if (hak_slab_bump(s) < s->end) {
             uint32_t bs = s->block_size;
             size_t left = (size_t)(s->end - hak_slab_bump(s)) / bs;
-            uint32_t n = carve_batch[cls];
+            /* the first carves of a class are small (4 KiB of blocks),
+             * doubling up to carve_batch: a thread that keeps few blocks
+             * of a class touches few pages for it */
+            uint32_t n = h->carve_n[cls];
+            if (n == 0)
+                n = (uint32_t)(HAK_PAGE_SIZE / bs) ? (uint32_t)(HAK_PAGE_SIZE / bs) : 1;
+            if (n > carve_batch[cls])
+                n = carve_batch[cls];
+            h->carve_n[cls] = (uint16_t)(n * 2 < carve_batch[cls] ? n * 2 : carve_batch[cls]);
             if (n > left)
                 n = (uint32_t)left;
             char *p = hak_slab_bump(s);

@@ -464,6 +464,7 @@ typedef struct hak_heap {
     hak_slab_t *warm[HAK_NUM_CLASSES];
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
     uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
+    uint16_t carve_n[HAK_NUM_CLASSES]; /* blocks the next carve takes (0: first) */
     hak_slab_t *owned;                 /* every slab this heap owns          */
     _Atomic(hak_slab_t *) pending;     /* slabs with remote frees to collect */
     struct hak_heap *next_all;         /* every heap ever made               */

@@ -170,7 +170,7 @@ static void test_flush_returns_blocks_to_slab(void **state)
 
 /* A fresh slab is carved in address order: consecutive mallocs of a class
  * not used before return consecutive blocks, and the TLS list holds the
- * rest of the batch in order. */
+ * rest of the batch in order. Carves start at a page of blocks and double. */
 static void check_carve(unsigned c)
 {
     hak_heap_t *h = hak_tls_heap;
@@ -186,7 +186,8 @@ static void check_carve(unsigned c)
     assert_int_equal(s->cls, c);
     assert_ptr_equal(s->owner, h);
     uint32_t batch = hak_heap_count(h, c) + 1; /* the carve batch, p0 popped */
-    assert_true(batch >= 1);
+    /* a class's first carve takes one page worth of blocks (at least one) */
+    assert_int_equal(batch, bs < HAK_PAGE_SIZE ? HAK_PAGE_SIZE / bs : 1);
     assert_ptr_equal(hak_slab_bump(s), p0 + (size_t)batch * bs);
     assert_int_equal(s->used, batch);
     /* the list: p0 + bs, p0 + 2 bs, ... */
@@ -210,6 +211,10 @@ static void check_carve(unsigned c)
     /* the next one comes from the next carve, right after the batch */
     void *next = hak_malloc(n);
     assert_ptr_equal(next, p0 + (size_t)batch * bs);
+    /* which carved twice as many (up to half the list's bound) */
+    uint32_t half = hak_tcache_max[c] / 2 ? hak_tcache_max[c] / 2 : 1;
+    uint32_t second = 2 * batch < half ? 2 * batch : half;
+    assert_ptr_equal(hak_slab_bump(s), p0 + (size_t)(batch + second) * bs);
     hak_free(next);
     for (i = 0; i < batch; i++)
         hak_free(v[i]);
