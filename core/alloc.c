@@ -342,26 +342,45 @@ static HAK_SLOW void free_other(void *p)
     _hak_report_bad_pointer("free", p, "invalid pointer (not allocated by hakmem)", -1, 0);
 }
 
+/* The TLS list behind fast record f went over its bound. */
+static HAK_SLOW void flush_rec(hak_fastrec_t *f)
+{
+    _hak_heap_flush(f->owner, f->slab->cls);
+}
+
 HAK_API void hak_free(void *p)
 {
-    if (HAK_LIKELY(hak_reg_small_home(p))) {
-        hak_superslab_t *ss = (hak_superslab_t *)(((uintptr_t)p | HAK_SS_MASK) - HAK_SS_MASK);
-        hak_slab_t *s = hak_ss_slab_of(ss, p);
-        hak_heap_t *h = hak_tls_fast;
+    /* the chunk's last byte address: its registry key if it is a SuperSlab
+     * (hak_reg_small_home), and the base of its header (minus the mask) */
+    uintptr_t last = (uintptr_t)p | HAK_SS_MASK;
+    uintptr_t slot = (last >> (HAK_SS_SHIFT - 3)) & ((HAK_REG_SIZE - 1) << 3);
+    if (HAK_LIKELY(HAK_FAST_LOAD((const uintptr_t *)((const char *)hak_reg_keys + slot)) == last)) {
+        /* (keeps the compiler from turning last - MASK back into p & ~MASK,
+         * which costs a register copy) */
+        __asm__("" : "+r"(last));
+        hak_fastrec_t *f = (hak_fastrec_t *)(last - HAK_SS_MASK +
+                                             __builtin_offsetof(hak_superslab_t, fast) +
+                                             (((uintptr_t)p >> 10) & ((HAK_MAX_SLABS - 1) << 6)));
         hak_block_t *b = p;
         uintptr_t key = hak_block_key(b);
-        if (HAK_LIKELY(HAK_FAST_LOAD(&s->owner) == h
+        if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == hak_tls_fast
 #ifndef HAK_UNCHECKED /* a measurement build only: see scripts/checks-cost.sh */
-                       && hak_slab_is_block(s, p) && b->key != key
+                       && hak_fastrec_is_block(f, p) && b->key != key
 #endif
 #ifdef HAK_HARDENED
-                       && pad_size(p, s->block_size) != SIZE_MAX
+                       && pad_size(p, f->slab->block_size) != SIZE_MAX
 #endif
                        )) {
-            push_tl(h, s, b, key);
+            hak_tlist_t *t = f->tl;
+            zero_on_free(b, f->slab->block_size);
+            hak_set_next(b, t->head);
+            b->key = key;
+            t->head = b;
+            if (HAK_UNLIKELY(--t->room < 0))
+                flush_rec(f);
             return;
         }
-        free_small_slow(s, p);
+        free_small_slow(hak_block_slab(p), p);
         return;
     }
     free_other(p);

@@ -118,6 +118,13 @@ typedef struct hak_block {
     uintptr_t key;
 } hak_block_t;
 
+/* A TLS free list of one class in a heap (see hak_heap_t). */
+typedef struct hak_tlist {
+    hak_block_t *head;
+    int32_t room;
+    uint32_t pad;
+} hak_tlist_t;
+
 extern uintptr_t hak_secret HAK_HIDDEN;
 HAK_FAST uintptr_t hak_block_key(const void *b)
 {
@@ -210,6 +217,23 @@ typedef struct hak_slab {
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
 } hak_slab_t;
 
+/* free()'s copy of a slab's fields, one per 64 KiB page of the SuperSlab:
+ * free() finds it from the address alone (no slab shift to load first), in
+ * one cache line. A slab of 2^k bytes has 2^(k-16) copies, all rewritten by
+ * _hak_slab_publish whenever one of these fields changes, by the thread
+ * that owns the slab or is taking it or giving it up. Only the owner's own
+ * free() can pass the owner test, so only the owner relies on the copies. */
+typedef struct hak_fastrec {
+    struct hak_heap *owner;   /* as hak_slab_t.owner                       */
+    hak_tlist_t *tl;          /* &owner->tl[cls]; NULL without owner       */
+    char *start;
+    uint64_t inv;
+    uint64_t ncarved;
+    hak_slab_t *slab;         /* the slab itself                           */
+    uint8_t rot;
+    uint8_t pad[15];
+} hak_fastrec_t;
+
 /* SuperSlab header, at the start of its 2 MiB region. All fields but the
  * slabs' remote lists are protected by hak_ss_lock, except that a slab's
  * fields belong to its owner while it is HOT. */
@@ -223,6 +247,7 @@ typedef struct hak_superslab {
     uint64_t empty_since_ms;
     uint64_t pad[4];           /* slab records start on a cache line        */
     hak_slab_t slabs[HAK_MAX_SLABS];
+    hak_fastrec_t fast[HAK_MAX_SLABS]; /* by 64 KiB page                     */
 } hak_superslab_t;
 
 #define HAK_SS_MAGIC 0x48414b53u /* "HAKS" */
@@ -231,6 +256,9 @@ _Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
                "SuperSlab header must fit before slab 0");
 _Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
 _Static_assert(sizeof(hak_slab_t) == 128, "slab record must be 128 bytes: indexing is a shift");
+_Static_assert(sizeof(hak_fastrec_t) == 64 && __builtin_offsetof(hak_superslab_t, fast) % 64 == 0,
+               "a fast record is one cache line, found by a shift and a mask");
+_Static_assert(HAK_MAX_SLABS << 16 == HAK_SS_SIZE, "one fast record per 64 KiB page");
 _Static_assert(__builtin_offsetof(hak_superslab_t, slabs) == 64,
                "slab records must start on a cache line: free() reads one line");
 
@@ -245,9 +273,19 @@ HAK_FAST char *hak_slab_bump(const hak_slab_t *s)
 {
     return s->start + __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED) * s->block_size;
 }
+/* Copies s's free() fields to its fast records (superslab.c). */
+HAK_HIDDEN void _hak_slab_publish(hak_slab_t *s);
 HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
 {
     __atomic_store_n(&s->ncarved, (uint64_t)(bump - s->start) / s->block_size, __ATOMIC_RELAXED);
+    _hak_slab_publish(s);
+}
+
+/* free()'s record for p, known to lie in a SuperSlab. */
+HAK_FAST hak_fastrec_t *hak_fastrec_of(const void *p)
+{
+    hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
+    return &ss->fast[((uintptr_t)p >> 16) & (HAK_MAX_SLABS - 1)];
 }
 
 /* True if p is the start of a block carved from s. With off = p - start
@@ -263,6 +301,15 @@ HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
     unsigned r = s->rot;
     x = (x >> r) | (x << ((64 - r) & 63));
     return x < HAK_FAST_LOAD(&s->ncarved);
+}
+
+/* hak_slab_is_block, on p's fast record. */
+HAK_FAST bool hak_fastrec_is_block(const hak_fastrec_t *f, const void *p)
+{
+    uint64_t x = ((uintptr_t)p - (uintptr_t)f->start) * f->inv;
+    unsigned r = f->rot;
+    x = (x >> r) | (x << ((64 - r) & 63));
+    return x < HAK_FAST_LOAD(&f->ncarved);
 }
 
 /* Gives block b back to its slab's local free list (caller owns s). */
@@ -453,12 +500,6 @@ typedef struct hak_tcounters {
  * room below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
  * (remote freers push slabs there) and the stats read at report time. */
-typedef struct hak_tlist {
-    hak_block_t *head;
-    int32_t room;
-    uint32_t pad;
-} hak_tlist_t;
-
 typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];

@@ -293,6 +293,7 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
     __atomic_store_n(&s->state, HAK_SLAB_HOT, __ATOMIC_RELAXED);
     __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
+    _hak_slab_publish(s);
     hak_unlock(&ss_lock);
     return s;
 }
@@ -345,6 +346,7 @@ static void slab_release_locked(hak_slab_t *s)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
+    _hak_slab_publish(s);
     __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
     s->dirty = 1;
     uint64_t now = _hak_os_now_ms();
@@ -406,12 +408,37 @@ void _hak_ss_slab_abandon(hak_slab_t *s)
 {
     hak_lock(&ss_lock);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELEASE);
+    _hak_slab_publish(s);
     __atomic_store_n(&s->state, HAK_SLAB_DRAINING, __ATOMIC_RELAXED);
     s->in_warm = 0;
     s->in_owned = 0;
     s->wnext = s->wprev = NULL;
     abandoned_push(s);
     hak_unlock(&ss_lock);
+}
+
+void _hak_slab_publish(hak_slab_t *s)
+{
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    unsigned k = ss->slab_shift - 16u;
+    hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
+    hak_tlist_t *tl = owner ? &owner->tl[s->cls] : NULL;
+    uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < (1u << k); i++) {
+        hak_fastrec_t *f = &ss->fast[((unsigned)s->index << k) + i];
+        /* a new owner is written last, a departing one first (only the
+         * owner's own free() can pass the owner test anyway) */
+        if (!owner)
+            __atomic_store_n(&f->owner, NULL, __ATOMIC_RELAXED);
+        f->tl = tl;
+        f->start = s->start;
+        f->inv = s->inv;
+        f->rot = s->rot;
+        f->slab = s;
+        __atomic_store_n(&f->ncarved, ncarved, __ATOMIC_RELAXED);
+        if (owner)
+            __atomic_store_n(&f->owner, owner, __ATOMIC_RELEASE);
+    }
 }
 
 uint32_t _hak_slab_take_chain(hak_slab_t *s, hak_block_t *b)
@@ -456,6 +483,7 @@ hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
         }
         __atomic_store_n(&s->state, HAK_SLAB_HOT, __ATOMIC_RELAXED);
         __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
+        _hak_slab_publish(s);
     }
     hak_unlock(&ss_lock);
     return s;

@@ -146,6 +146,48 @@ static void test_is_block_exact(void **state)
     check_is_block(HAK_NUM_CLASSES - 1, SIZE_MAX);
 }
 
+/* Every 64 KiB page of a slab has a fast record that matches the slab: on
+ * acquire, after each carve, and after release (no owner, nothing carved). */
+static void check_fastrecs(hak_slab_t *s, hak_heap_t *owner)
+{
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    char *lo = (char *)ss + ((size_t)s->index << ss->slab_shift);
+    char *hi = lo + ((size_t)1 << ss->slab_shift);
+    for (char *pg = lo; pg < hi; pg += (size_t)1 << 16) {
+        hak_fastrec_t *f = hak_fastrec_of(pg);
+        assert_ptr_equal(f, &ss->fast[(pg - (char *)ss) >> 16]);
+        assert_ptr_equal(f->slab, s);
+        assert_ptr_equal(f->owner, owner);
+        assert_ptr_equal(f->tl, owner ? &owner->tl[s->cls] : NULL);
+        assert_ptr_equal(f->start, s->start);
+        assert_int_equal(f->inv, s->inv);
+        assert_int_equal(f->rot, s->rot);
+        assert_int_equal(f->ncarved, s->ncarved);
+    }
+}
+
+static void test_fast_records_follow_slab(void **state)
+{
+    (void)state;
+    /* one class of each slab size: 64 KiB, 512 KiB, 2 MiB */
+    unsigned classes[] = {3, 30, HAK_NUM_CLASSES - 1};
+    for (unsigned i = 0; i < 3; i++) {
+        hak_slab_t *s = _hak_ss_slab_acquire(classes[i], heap);
+        assert_non_null(s);
+        check_fastrecs(s, heap);
+        hak_slab_set_bump(s, s->start + 3 * (size_t)s->block_size);
+        check_fastrecs(s, heap);
+        assert_int_equal(s->ncarved, 3);
+        /* a block start of the carved part passes, the next one does not */
+        char *b = s->start + 2 * (size_t)s->block_size;
+        assert_true(hak_fastrec_is_block(hak_fastrec_of(b), b));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(b + s->block_size), b + s->block_size));
+        hak_slab_set_bump(s, s->start);
+        _hak_ss_slab_release(s);
+        check_fastrecs(s, NULL);
+    }
+}
+
 /* A released slab is reused by the next acquire of its class. */
 static void test_release_then_reacquire_reuses(void **state)
 {
@@ -314,6 +356,7 @@ static void test_purge_free_slabs(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_acquire_geometry),
     cmocka_unit_test(test_is_block_exact),
+    cmocka_unit_test(test_fast_records_follow_slab),
     cmocka_unit_test(test_release_then_reacquire_reuses),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
