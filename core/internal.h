@@ -186,9 +186,10 @@ struct hak_heap;
  *   blocks in TLS lists of the owner count as used.
  *   in_warm  <=> the slab is linked in owner->warm[cls]
  *   remote tag FULL only while !in_warm.
- * The first line holds what free() reads. */
+ * The first line holds what validation reads (free()'s fast path reads
+ * the slab's fast records, hak_fastrec_t, instead). */
 typedef struct hak_slab {
-    /* --- read by free() --- */
+    /* --- read by validation (copied to the fast records) --- */
     struct hak_heap *owner;   /* HOT: owning heap; otherwise NULL          */
     char *start;              /* first block                               */
     uint64_t inv;             /* inverse of block_size's odd part mod 2^64 */
