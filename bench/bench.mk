@@ -11,6 +11,10 @@
 #   make bench QUICK=1          one short run of each (10-30 s)
 #   make bench BENCHES="rm_ws256 larson_t2" ALLOCATORS="hakmem mimalloc"
 #   make bench-smoke            every benchmark briefly on hakmem and glibc
+#   make bench-extra            the extra set (patterns of the established
+#                               allocator benchmarks; see scripts/bench.sh --extra)
+#   make bench-extra RUNS=3 BENCHES="x_mstress x_cfrac"
+#   make bench-extra-smoke      every extra benchmark briefly on hakmem and glibc
 #
 # Building without the top-level Makefile also works:
 #   make -f bench/bench.mk bench-build
@@ -30,6 +34,9 @@ HAKMEM_SO ?= build/libhakmem.so
 
 BENCH_PROGS := random_mixed larson prodcons realloc_growth large_churn
 BENCH_BINS := $(addprefix $(BENCH_OUT)/,$(BENCH_PROGS))
+# The extra set: run only by bench-extra / bench-extra-smoke, built with the rest.
+BENCH_EXTRA_PROGS := tight_loop false_sharing xmalloc_test mstress rptest sh_bench small_churn
+BENCH_EXTRA_BINS := $(addprefix $(BENCH_OUT)/,$(BENCH_EXTRA_PROGS))
 BENCH_FAULTY := $(BENCH_OUT)/libfaulty_malloc.so
 
 # Settings handed to the scripts when given on the make command line.
@@ -37,11 +44,15 @@ BENCH_ENV = HAKMEM_SO="$(abspath $(HAKMEM_SO))" \
 	$(if $(RUNS),RUNS="$(RUNS)") $(if $(QUICK),QUICK="$(QUICK)") \
 	$(if $(BENCHES),BENCHES="$(BENCHES)") $(if $(ALLOCATORS),ALLOCATORS="$(ALLOCATORS)")
 
-.PHONY: bench-build bench bench-smoke bench-clean
+.PHONY: bench-build bench bench-smoke bench-extra bench-extra-smoke bench-clean
 
-bench-build: $(BENCH_BINS) $(BENCH_FAULTY)
+bench-build: $(BENCH_BINS) $(BENCH_EXTRA_BINS) $(BENCH_FAULTY)
 
 $(BENCH_BINS): $(BENCH_OUT)/%: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench_common.h | $(BENCH_OUT)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_LDLIBS)
+
+$(BENCH_EXTRA_BINS): $(BENCH_OUT)/%: $(BENCH_SRC)/%.c $(BENCH_SRC)/bench_common.h \
+		$(BENCH_SRC)/bench_threads.h | $(BENCH_OUT)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_LDLIBS)
 
 # Test-only allocator that hands out overlapping blocks (see faulty_malloc.c).
@@ -56,6 +67,12 @@ bench: bench-build lib
 
 bench-smoke: bench-build lib
 	$(BENCH_ENV) "$(BENCH_TOP)/scripts/bench_smoke.sh"
+
+bench-extra: bench-build lib
+	$(BENCH_ENV) "$(BENCH_TOP)/scripts/bench.sh" --extra
+
+bench-extra-smoke: bench-build lib
+	$(BENCH_ENV) "$(BENCH_TOP)/scripts/bench_smoke.sh" --extra
 
 bench-clean:
 	rm -rf "$(BENCH_OUT)"

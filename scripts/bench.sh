@@ -3,17 +3,28 @@
 # scripts/bench.sh -- compare hakmem with glibc, mimalloc, jemalloc and
 # tcmalloc on every benchmark.
 #
-#   scripts/bench.sh [--quick] [--runs N]
+#   scripts/bench.sh [--quick] [--runs N] [--extra]
+#
+# --extra runs the extra set instead of the default one: workloads shaped
+# like the established allocator benchmarks (glibc simple/thread, Hoard's
+# cache-thrash/cache-scratch, xmalloc-test, mstress, rptest/alloc-test,
+# sh6bench/sh8bench, cfrac, espresso); its results go to build/bench/extra.
 #
 # Environment (all optional):
 #   RUNS=N          runs per allocator and benchmark (default 5; quick: 1)
 #   QUICK=1         short parameters and one run (same as --quick)
+#   EXTRA=1         the extra set (same as --extra)
 #   BENCHES="..."   subset of: rm_ws256 rm_ws8192 larson_t2 larson_t4
 #                   prodcons realloc_growth large_churn
+#                   or (any mix) of the extra set: x_simple_pair
+#                   x_simple_batch x_simple_rand x_thread_t2 x_thread_t4
+#                   x_cthrash x_cscratch x_xmalloc x_mstress x_rptest_t1
+#                   x_rptest_t2 x_sh6 x_sh8 x_cfrac x_espresso
 #   ALLOCATORS="..." subset of: hakmem glibc mimalloc jemalloc tcmalloc
 #   HAKMEM_SO=path  hakmem library (default build/libhakmem.so)
 #   RUN_TIMEOUT=S   seconds before a run counts as TIMEOUT (default 300)
-#   OUT_DIR=dir     where results go (default build/bench)
+#   OUT_DIR=dir     where results go (default build/bench; extra set:
+#                   build/bench/extra)
 #
 # Runs are interleaved: for each benchmark, run 1 of every allocator, then
 # run 2 of every allocator, and so on, so slow drifts of a noisy machine hit
@@ -33,9 +44,11 @@ set -u -o pipefail
 
 QUICK=${QUICK:-0}
 RUNS=${RUNS:-}
+EXTRA=${EXTRA:-0}
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
+    --extra) EXTRA=1 ;;
     --runs) RUNS=$2; shift ;;
     --runs=*) RUNS=${1#--runs=} ;;
     -h | --help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
@@ -49,10 +62,20 @@ if [ -z "$RUNS" ]; then
 fi
 case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer" ;; esac
 
-OUT_DIR=${OUT_DIR:-$BENCH_ROOT/build/bench}
+[ "$EXTRA" = 0 ] || EXTRA=1
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 ALLOCATORS=${ALLOCATORS:-$ALL_ALLOCATORS}
-ALL_BENCHES="rm_ws256 rm_ws8192 larson_t2 larson_t4 prodcons realloc_growth large_churn"
+DEFAULT_BENCHES="rm_ws256 rm_ws8192 larson_t2 larson_t4 prodcons realloc_growth large_churn"
+EXTRA_BENCHES="x_simple_pair x_simple_batch x_simple_rand x_thread_t2 x_thread_t4 x_cthrash
+    x_cscratch x_xmalloc x_mstress x_rptest_t1 x_rptest_t2 x_sh6 x_sh8 x_cfrac x_espresso"
+EXTRA_BENCHES=$(echo $EXTRA_BENCHES)
+if [ "$EXTRA" = 1 ]; then
+    ALL_BENCHES=$EXTRA_BENCHES
+    OUT_DIR=${OUT_DIR:-$BENCH_ROOT/build/bench/extra}
+else
+    ALL_BENCHES=$DEFAULT_BENCHES
+    OUT_DIR=${OUT_DIR:-$BENCH_ROOT/build/bench}
+fi
 BENCHES=${BENCHES:-$ALL_BENCHES}
 
 # Benchmark command lines (binary and arguments), full and quick.
@@ -66,6 +89,21 @@ bench_cmd() {
         prodcons) echo "prodcons 600000 1 1 1" ;;
         realloc_growth) echo "realloc_growth 500000 128 1" ;;
         large_churn) echo "large_churn 200 32 1" ;;
+        x_simple_pair) echo "tight_loop pair 10000000 1 64 64 1 1" ;;
+        x_simple_batch) echo "tight_loop batch 6000000 1 16 128 100 1" ;;
+        x_simple_rand) echo "tight_loop random 2000000 1 16 512 8 1" ;;
+        x_thread_t2) echo "tight_loop random 1000000 2 16 4096 64 1" ;;
+        x_thread_t4) echo "tight_loop random 500000 4 16 4096 64 1" ;;
+        x_cthrash) echo "false_sharing active 40000 2 8 500 1" ;;
+        x_cscratch) echo "false_sharing passive 40000 2 8 500 1" ;;
+        x_xmalloc) echo "xmalloc_test 0.3 4 16 128 256 1" ;;
+        x_mstress) echo "mstress 8 10 20000 1" ;;
+        x_rptest_t1) echo "rptest 0.3 1 4096 16 65536 16 1" ;;
+        x_rptest_t2) echo "rptest 0.3 2 4096 16 65536 16 1" ;;
+        x_sh6) echo "sh_bench 200 2 1 1000 4000 0 1" ;;
+        x_sh8) echo "sh_bench 20 2 1 1000 4000 1 1" ;;
+        x_cfrac) echo "small_churn cfrac 1000000 1" ;;
+        x_espresso) echo "small_churn espresso 1000000 1" ;;
         esac
     else
         case $1 in
@@ -76,11 +114,27 @@ bench_cmd() {
         prodcons) echo "prodcons 6000000 1 1 1" ;;
         realloc_growth) echo "realloc_growth 5000000 128 1" ;;
         large_churn) echo "large_churn 2000 32 1" ;;
+        # the extra set: about 0.5-2 s each on a 2-core machine
+        x_simple_pair) echo "tight_loop pair 100000000 1 64 64 1 1" ;;
+        x_simple_batch) echo "tight_loop batch 60000000 1 16 128 100 1" ;;
+        x_simple_rand) echo "tight_loop random 20000000 1 16 512 8 1" ;;
+        x_thread_t2) echo "tight_loop random 10000000 2 16 4096 64 1" ;;
+        x_thread_t4) echo "tight_loop random 5000000 4 16 4096 64 1" ;;
+        x_cthrash) echo "false_sharing active 400000 2 8 500 1" ;;
+        x_cscratch) echo "false_sharing passive 400000 2 8 500 1" ;;
+        x_xmalloc) echo "xmalloc_test 2 4 16 128 256 1" ;;
+        x_mstress) echo "mstress 8 100 20000 1" ;;
+        x_rptest_t1) echo "rptest 2 1 4096 16 65536 16 1" ;;
+        x_rptest_t2) echo "rptest 2 2 4096 16 65536 16 1" ;;
+        x_sh6) echo "sh_bench 2000 2 1 1000 4000 0 1" ;;
+        x_sh8) echo "sh_bench 200 2 1 1000 4000 1 1" ;;
+        x_cfrac) echo "small_churn cfrac 10000000 1" ;;
+        x_espresso) echo "small_churn espresso 10000000 1" ;;
         esac
     fi
 }
 for b in $BENCHES; do
-    [ -n "$(bench_cmd "$b")" ] || die "unknown benchmark '$b' (known: $ALL_BENCHES)"
+    [ -n "$(bench_cmd "$b")" ] || die "unknown benchmark '$b' (known: $DEFAULT_BENCHES $EXTRA_BENCHES)"
 done
 for a in $ALLOCATORS; do
     case " $ALL_ALLOCATORS " in *" $a "*) ;; *) die "unknown allocator '$a' (known: $ALL_ALLOCATORS)" ;; esac
@@ -126,6 +180,7 @@ done
 
 # ---- metadata --------------------------------------------------------------
 CMDLINE="RUNS=$RUNS QUICK=$QUICK"
+[ "$EXTRA" = 0 ] || CMDLINE+=" EXTRA=1"
 [ "$ALLOCATORS" = "$ALL_ALLOCATORS" ] || CMDLINE+=" ALLOCATORS=\"$ALLOCATORS\""
 [ "$BENCHES" = "$ALL_BENCHES" ] || CMDLINE+=" BENCHES=\"$BENCHES\""
 CMDLINE+=" scripts/bench.sh"

@@ -156,7 +156,8 @@ ensure_allocators() {
 # need_bench_bins: builds the benchmark binaries if any is missing.
 need_bench_bins() {
     local b missing=0
-    for b in random_mixed larson prodcons realloc_growth large_churn; do
+    for b in random_mixed larson prodcons realloc_growth large_churn \
+        tight_loop false_sharing xmalloc_test mstress rptest sh_bench small_churn; do
         [ -x "$BENCH_BIN/$b" ] || missing=1
     done
     [ "$missing" = 0 ] && return 0

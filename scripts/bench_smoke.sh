@@ -2,7 +2,10 @@
 # shellcheck disable=SC2086  # lists of names (ALLOCATORS, ...) are split on purpose
 # scripts/bench_smoke.sh -- every benchmark briefly, on hakmem and glibc.
 #
-#   scripts/bench_smoke.sh
+#   scripts/bench_smoke.sh [--extra]
+#
+# --extra: the extra set (tight_loop, false_sharing, xmalloc_test, mstress,
+# rptest, sh_bench, small_churn) instead of the default benchmarks.
 #
 # Fails when a run crashes, exits non-zero, or does not print a proper
 # result (a "Throughput = N ops/s" line with N > 0, the latency lines in
@@ -19,6 +22,12 @@ set -u -o pipefail
 # shellcheck source=bench_lib.sh source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
 
+EXTRA=0
+case ${1:-} in
+--extra) EXTRA=1 ;;
+'') ;;
+*) die "unknown argument: $1 (usage: bench_smoke.sh [--extra])" ;;
+esac
 ALLOCS=${SMOKE_ALLOCATORS:-hakmem glibc}
 TIMEOUT_S=${SMOKE_TIMEOUT:-60}
 need_cmd timeout coreutils || die "timeout (coreutils) is required"
@@ -48,6 +57,33 @@ CASES=(
     "realloc_growth|realloc_growth 200000 64 1|"
     "large_churn|large_churn 40 8 1 --max 2097152|"
 )
+# The programs the faulty allocator must be caught by.
+FAULTY_CMDS=("random_mixed 200000 256 1" "random_mixed 200000 8192 1"
+    "larson 0.3 16 1024 500 5 1 2" "prodcons 200000 1 1 1"
+    "realloc_growth 200000 64 1" "large_churn 40 8 1 --max 2097152")
+if [ "$EXTRA" = 1 ]; then
+    CASES=(
+        "tight_loop pair|tight_loop pair 300000 1 64 64|"
+        "tight_loop batch|tight_loop batch 300000 1 16 128 100|"
+        "tight_loop random 1 thread|tight_loop random 300000 1 16 512 8|"
+        "tight_loop random 3 threads|tight_loop random 100000 3 1 4096 64 2|"
+        "false_sharing active|false_sharing active 2000 2 8 50|"
+        "false_sharing passive|false_sharing passive 2000 3 8 50|"
+        "xmalloc_test 4 threads|xmalloc_test 0.2 4 16 128 256|"
+        "xmalloc_test 1 thread|xmalloc_test 0.1 1 1 4096 64|"
+        "mstress|mstress 4 3 5000|"
+        "rptest 1 thread|rptest 0.2 1 1024|"
+        "rptest 2 threads|rptest 0.2 2 1024 16 65536 4|"
+        "sh_bench sh6|sh_bench 3 2 1 1000 2000 0|"
+        "sh_bench sh8|sh_bench 3 3 1 1000 2000 1|"
+        "small_churn cfrac|small_churn cfrac 200000|"
+        "small_churn espresso|small_churn espresso 200000|"
+    )
+    # (false_sharing keeps a single block per thread: nothing to overlap)
+    FAULTY_CMDS=("tight_loop batch 300000 1 16 128 100" "tight_loop random 300000 1 16 512 8"
+        "xmalloc_test 0.2 2 16 128 64" "mstress 2 2 5000" "rptest 0.2 2 1024"
+        "sh_bench 3 2 1 1000 2000 1" "small_churn cfrac 200000" "small_churn espresso 200000")
+fi
 
 pass() {
     passed=$((passed + 1))
@@ -132,9 +168,7 @@ done
 # The checks must catch an allocator that hands out overlapping blocks.
 log "== faulty allocator (every benchmark must detect it)"
 FAULTY=$BENCH_BIN/libfaulty_malloc.so
-for cmd in "random_mixed 200000 256 1" "random_mixed 200000 8192 1" \
-    "larson 0.3 16 1024 500 5 1 2" "prodcons 200000 1 1 1" \
-    "realloc_growth 200000 64 1" "large_churn 40 8 1 --max 2097152"; do
+for cmd in "${FAULTY_CMDS[@]}"; do
     set_preload "$FAULTY"
     {
         FAULTY_EVERY=20 timeout -k 5 "$TIMEOUT_S" "${PRELOAD[@]}" "$BENCH_BIN/"$cmd \
