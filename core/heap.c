@@ -55,6 +55,14 @@ void _hak_heap_setup(void)
     size_t bytes = (size_t)hak_opt(HAK_OPT_TCACHE_BYTES);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         size_t n = bytes / hak_class_size[c];
+        /* at least 16 blocks of classes up to 64 KiB (at most 1 MiB per
+         * class): with fewer, a program that keeps a few such blocks in
+         * flight flushes and refills on nearly every call */
+        size_t floor = ((size_t)1 << 20) / hak_class_size[c];
+        if (floor > 16)
+            floor = 16;
+        if (n < floor)
+            n = floor;
         if (n < 1)
             n = 1;
         if (n > 1024)
@@ -270,6 +278,10 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
         } else {
             HAK_STAT(h, warm_hits);
         }
+        /* blocks other threads freed come back before fresh ones are
+         * carved: a slab fed by remote frees is reused, not carved out */
+        if (!s->free && (atomic_load_explicit(&s->remote, memory_order_relaxed) & ~HAK_RT_MASK))
+            collect_remote(h, s);
         if (s->free) {
             h->tl[cls].head = s->free;
             h->tl[cls].room = (int32_t)hak_tcache_max[cls] - (int32_t)s->free_count;

@@ -101,9 +101,15 @@ static void check_flush(unsigned c)
 static void test_flush_at_tcache_max(void **state)
 {
     (void)state;
-    /* the bound follows HAKMEM_TCACHE_BYTES (64 KiB by default) */
+    /* the bound follows HAKMEM_TCACHE_BYTES (64 KiB by default), with a
+     * floor of 16 blocks (of at most 1 MiB in all) */
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         size_t want = (size_t)hak_opt(HAK_OPT_TCACHE_BYTES) / hak_class_size[c];
+        size_t floor = ((size_t)1 << 20) / hak_class_size[c];
+        if (floor > 16)
+            floor = 16;
+        if (want < floor)
+            want = floor;
         if (want < 1)
             want = 1;
         if (want > 1024)
