@@ -29,7 +29,7 @@ static hak_large_t *record_of(const void *p)
     uintptr_t v = hak_reg_lookup(p);
     if (!(v & HAK_REG_LARGE))
         return NULL;
-    return (hak_large_t *)(v & ~(uintptr_t)3);
+    return _hak_large_find(v, p);
 }
 
 static void test_malloc_1mib(void **state)
