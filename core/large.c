@@ -597,6 +597,8 @@ static hak_arena_t *arena_new_locked(void)
             goto fail;
         }
     }
+    if (hak_opt(HAK_OPT_THP))
+        _hak_os_thp_advise(base, ARENA_SIZE); /* asks for huge pages */
     a->magic = HAK_ARENA_MAGIC;
     a->prev = NULL;
     a->next = arenas;

@@ -40,7 +40,7 @@ const hak_option_t hak_options[HAK_OPT_COUNT] = {
     [HAK_OPT_SS_CACHE] = {"SS_CACHE", HAK_OT_INT, 8, 0, 4096, NULL,
                           "empty SuperSlabs (2 MiB each) kept mapped for reuse"},
     [HAK_OPT_THP] = {"THP", HAK_OT_BOOL, 0, 0, 1, NULL,
-                     "ask for transparent huge pages on SuperSlabs"},
+                     "ask for transparent huge pages on SuperSlabs and large-block arenas"},
     [HAK_OPT_WARM_POOL_STATS] = {"WARM_POOL_STATS", HAK_OT_BOOL, 0, 0, 1, NULL,
                                  "print the warm-pool part of the statistics at exit"},
     [HAK_OPT_SS_OS_STATS] = {"SS_OS_STATS", HAK_OT_BOOL, 0, 0, 1, NULL,
