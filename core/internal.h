@@ -7,9 +7,9 @@
  *   options.c   the HAKMEM_* option table, read from environ without allocating
  *   stats.c     counters and the exit report
  *   os.c        the only file that calls mmap/munmap/madvise/mremap; purge batching
- *   registry.c  hashed registry: 2 MiB chunk -> SuperSlab or large block
+ *   registry.c  hashed registry: 2 MiB chunk -> SuperSlab, arena or large block
  *   superslab.c SuperSlabs carved into slabs; slab states; abandoned slabs
- *   large.c     blocks above the small limit, with a cache of freed spans
+ *   large.c     blocks above the small limit: page spans in arenas, or mappings
  *   heap.c      per-thread heaps: TLS free lists, warm pool, remote frees
  *   alloc.c     the hak_* entry points (fast paths inline here)
  *   init.c      start-up, fork handlers, thread-exit hook, exit report
