@@ -301,15 +301,22 @@ static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
 /* Validates p as a live large block; reports and returns NULL if not. */
 static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
 {
-    hak_large_t *l = (hak_large_t *)(v & ~(uintptr_t)3);
-    if (l->user != p) {
-        _hak_report_bad_pointer(fn, p, "invalid pointer (inside a large block)", -1, 0);
+    hak_large_t *l = _hak_large_find(v, p);
+    if (l == NULL) {
+        _hak_report_bad_pointer(fn, p, "invalid pointer (not allocated by hakmem)", -1, 0);
         return NULL;
     }
-    if (__atomic_load_n(&l->state, __ATOMIC_ACQUIRE) != HAK_LARGE_LIVE) {
+    unsigned st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
+    /* in an arena, freed blocks merge with free neighbours: any pointer
+     * into a free span is taken for a block freed before */
+    if (st != HAK_LARGE_LIVE && (l->user == p || l->arena != NULL)) {
         _hak_report_bad_pointer(fn, p, fn[0] == 'f' ? "double free of large block"
                                                     : "use of freed large block",
                                 -1, l->span);
+        return NULL;
+    }
+    if (l->user != p) {
+        _hak_report_bad_pointer(fn, p, "invalid pointer (inside a large block)", -1, 0);
         return NULL;
     }
     return l;

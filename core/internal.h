@@ -7,9 +7,9 @@
  *   options.c   the HAKMEM_* option table, read from environ without allocating
  *   stats.c     counters and the exit report
  *   os.c        the only file that calls mmap/munmap/madvise/mremap; purge batching
- *   registry.c  hashed registry: 2 MiB chunk -> SuperSlab or large block
+ *   registry.c  hashed registry: 2 MiB chunk -> SuperSlab, arena or large block
  *   superslab.c SuperSlabs carved into slabs; slab states; abandoned slabs
- *   large.c     blocks above the small limit, with a cache of freed spans
+ *   large.c     blocks above the small limit: page spans in arenas, or mappings
  *   heap.c      per-thread heaps: TLS free lists, warm pool, remote frees
  *   alloc.c     the hak_* entry points (fast paths inline here)
  *   init.c      start-up, fork handlers, thread-exit hook, exit report
@@ -361,11 +361,16 @@ HAK_HIDDEN uint64_t _hak_ss_mapped_total(void);
 /* ---------------------------------------------------------------------- */
 /* Large blocks (large.c)                                                  */
 /* ---------------------------------------------------------------------- */
+struct hak_arena;
+
+/* Record of a large block, or of a free span inside an arena (large.c). */
 typedef struct hak_large {
     uint32_t magic;
-    uint32_t state;            /* HAK_LARGE_LIVE / HAK_LARGE_CACHED        */
-    char *base;                /* start of the mapping (2 MiB aligned)     */
-    size_t map_size;           /* bytes mapped (page multiple)             */
+    uint32_t state;            /* HAK_LARGE_LIVE / HAK_LARGE_CACHED (free)  */
+    char *base;                /* start of the mapping (2 MiB aligned); in
+                                  an arena: == user                        */
+    size_t map_size;           /* bytes mapped (page multiple); in an
+                                  arena: == span                           */
     char *user;                /* pointer handed out (== base, or after a
                                   guard page in the hardened build)        */
     size_t span;               /* bytes usable from user (page multiple)   */
@@ -373,13 +378,22 @@ typedef struct hak_large {
     size_t align;              /* alignment of the mapping (>= 2 MiB)       */
     uint64_t cached_at_ms;
     uint8_t purged;            /* pages given back: they read as zero      */
-    struct hak_large *next, *prev; /* cache list / meta free list          */
+    struct hak_arena *arena;   /* the arena the span lies in; NULL: a
+                                  mapping of its own                       */
+    struct hak_large *next, *prev; /* cache list, free-span bin, or meta
+                                      free list                            */
+    struct hak_large *dnext, *dprev; /* arena: list of dirty free spans    */
 } hak_large_t;
 
 #define HAK_LARGE_MAGIC 0x48414b4cu /* "HAKL" */
+#define HAK_ARENA_MAGIC 0x48414b41u /* "HAKA" */
 #define HAK_LARGE_LIVE 1u
 #define HAK_LARGE_CACHED 2u
 
+/* The record of the span (live or free) that holds p, given p's registry
+ * value v (kind HAK_REG_LARGE); NULL if there is none (p lies in an arena
+ * that is gone). The record's user is p only if p starts the span. */
+HAK_HIDDEN hak_large_t *_hak_large_find(uintptr_t v, const void *p);
 /* *cache_hit (may be NULL) tells whether the block came from the cache. */
 HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit);
 HAK_HIDDEN void _hak_large_free(hak_large_t *l);

@@ -292,18 +292,29 @@ void *_hak_meta_alloc(size_t size)
 {
     size = hak_align_up(size, 64);
     hak_lock(&meta_lock);
-    if (meta_cur == NULL || (size_t)(meta_end - meta_cur) < size) {
-        size_t chunk = size > META_CHUNK ? hak_align_up(size, HAK_PAGE_SIZE) : META_CHUNK;
+    if (size > META_CHUNK / 2) {
+        /* big (an arena's page map): a mapping of its own, so that what
+         * is left of the current chunk still serves small requests */
+        size_t n = hak_align_up(size, HAK_PAGE_SIZE);
         int saved = errno;
-        char *p = raw_map(NULL, chunk);
+        char *p = raw_map(NULL, n);
+        errno = saved;
+        if (p)
+            note_mapped((int64_t)n);
+        hak_unlock(&meta_lock);
+        return p;
+    }
+    if (meta_cur == NULL || (size_t)(meta_end - meta_cur) < size) {
+        int saved = errno;
+        char *p = raw_map(NULL, META_CHUNK);
         errno = saved;
         if (!p) {
             hak_unlock(&meta_lock);
             return NULL;
         }
-        note_mapped((int64_t)chunk);
+        note_mapped((int64_t)META_CHUNK);
         meta_cur = p;
-        meta_end = p + chunk;
+        meta_end = p + META_CHUNK;
     }
     void *r = meta_cur;
     meta_cur += size;

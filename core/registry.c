@@ -1,7 +1,7 @@
 /*
  * registry.c — the hashed registry: maps a 2 MiB chunk number to the object
- * that owns the chunk (a SuperSlab, or the record of a large block whose
- * user pointer lies in that chunk). It answers "is this pointer ours?" for
+ * that owns the chunk (a SuperSlab, a large-block arena, or the record of a
+ * large block of its own mapping whose user pointer lies in that chunk). It answers "is this pointer ours?" for
  * free() with one load and one compare in the common case.
  *
  * Structure: a fixed table of HAK_REG_SIZE slots, keys and values in two

@@ -29,7 +29,7 @@ static hak_large_t *record_of(const void *p)
     uintptr_t v = hak_reg_lookup(p);
     if (!(v & HAK_REG_LARGE))
         return NULL;
-    return (hak_large_t *)(v & ~(uintptr_t)3);
+    return _hak_large_find(v, p);
 }
 
 static void test_malloc_1mib(void **state)
@@ -271,6 +271,51 @@ static void test_cache_bound(void **state)
     assert_int_equal(cbytes, 0);
 }
 
+/* Arena spans: neighbours freed merge into one free span, realloc grows
+ * into a free span that follows, shrinking gives the tail back, and the
+ * merged memory serves a bigger request without a system call. */
+static void test_arena_spans(void **state)
+{
+    (void)state;
+    hak_malloc_trim(0);
+    char *a = hak_malloc(MiB), *b = hak_malloc(MiB), *c = hak_malloc(MiB);
+    assert_true(a && b && c);
+    assert_non_null(record_of(a)->arena);
+    assert_ptr_equal(b, a + MiB); /* carved one after the other */
+    assert_ptr_equal(c, b + MiB);
+    memset(a, 1, MiB);
+    memset(b, 2, MiB);
+    hak_free(b);
+    hak_large_t *f = record_of(b);
+    assert_int_equal(f->state, HAK_LARGE_CACHED);
+    /* a grows into b's span, in place, keeping its contents */
+    char *a2 = hak_realloc(a, MiB + MiB / 2);
+    assert_ptr_equal(a2, a);
+    assert_true(all_bytes(a, MiB, 1));
+    assert_true(hak_malloc_usable_size(a) >= MiB + MiB / 2);
+    /* and shrinks back: the tail is a free span again */
+    assert_ptr_equal(hak_realloc(a, 100 * 1024 * 5), a);
+    assert_int_equal(hak_malloc_usable_size(a), 500 * 1024);
+    hak_free(a);
+    /* a and b's spans merged: a 2 MiB request fits at a, no new mapping */
+    hak_large_t *m = record_of(a);
+    assert_ptr_equal(m, record_of(b));
+    assert_true(m->user <= a && m->user + m->span >= c);
+    uint64_t mm0, mm1, mu, ma, mr, mapped, peak, purged;
+    _hak_os_counts(&mm0, &mu, &ma, &mr, &mapped, &peak, &purged);
+    char *d = hak_malloc(2 * MiB);
+    _hak_os_counts(&mm1, &mu, &ma, &mr, &mapped, &peak, &purged);
+    assert_int_equal(mm1, mm0);
+    assert_true(d >= m->user && d + 2 * MiB <= c);
+    hak_free(d);
+    hak_free(c);
+    /* trim purges the dirty spans: nothing stays cached */
+    hak_malloc_trim(0);
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    assert_int_equal(cbytes, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_malloc_1mib),
     cmocka_unit_test(test_cache_reuse),
@@ -280,6 +325,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_posix_memalign_large_alignment),
     cmocka_unit_test(test_uncacheable_unmapped),
     cmocka_unit_test_teardown(test_cache_bound, restore_options),
+    cmocka_unit_test(test_arena_spans),
 };
 
 UNIT_MAIN("large", tests, group_setup, NULL)

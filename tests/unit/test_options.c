@@ -86,7 +86,7 @@ static void test_defaults(void **state)
     assert_int_equal(hak_opt(HAK_OPT_ON_ERROR), 0);
     assert_int_equal(hak_opt(HAK_OPT_TCACHE_BYTES), 64 * 1024);
     assert_int_equal(hak_opt(HAK_OPT_MADVISE_BATCH), 64);
-    assert_int_equal(hak_opt(HAK_OPT_LARGE_CACHE), 64LL << 20);
+    assert_int_equal(hak_opt(HAK_OPT_LARGE_CACHE), 128LL << 20);
     /* an environment without HAKMEM_ variables: defaults, silence */
     LOAD("PATH=/usr/bin:/bin", "HOME=/root", "HAKMEM", "HAKMEMSTATS=1", "XHAKMEM_STATS=1",
          "hakmem_stats=1", "LANG=C");
