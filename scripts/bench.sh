@@ -23,6 +23,10 @@
 #   ALLOCATORS="..." subset of: hakmem glibc mimalloc jemalloc tcmalloc
 #   HAKMEM_SO=path  hakmem library (default build/libhakmem.so)
 #   RUN_TIMEOUT=S   seconds before a run counts as TIMEOUT (default 300)
+#   PIN_CPU=N       CPU that single-threaded benchmarks are pinned to with
+#                   taskset (default: the last one; PIN_CPU=none: no pinning).
+#                   Unpinned, a run that the scheduler moves between CPUs on
+#                   this VM comes out up to 1.6x slower, for every allocator.
 #   OUT_DIR=dir     where results go (default build/bench; extra set:
 #                   build/bench/extra)
 #
@@ -64,6 +68,20 @@ case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer" ;; esac
 
 [ "$EXTRA" = 0 ] || EXTRA=1
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+
+# Single-threaded benchmarks run pinned to one CPU (see PIN_CPU above).
+PIN_CPU=${PIN_CPU:-$(($(nproc) - 1))}
+if [ "$PIN_CPU" != none ] && ! command -v taskset >/dev/null 2>&1; then
+    log "taskset not found: single-threaded benchmarks run unpinned"
+    PIN_CPU=none
+fi
+pin_prefix() {
+    [ "$PIN_CPU" = none ] && return 0
+    case $1 in
+    rm_ws256 | rm_ws8192 | realloc_growth | large_churn | x_simple_pair | x_simple_batch | \
+        x_simple_rand | x_cfrac | x_espresso) echo "taskset -c $PIN_CPU" ;;
+    esac
+}
 ALLOCATORS=${ALLOCATORS:-$ALL_ALLOCATORS}
 DEFAULT_BENCHES="rm_ws256 rm_ws8192 larson_t2 larson_t4 prodcons realloc_growth large_churn"
 EXTRA_BENCHES="x_simple_pair x_simple_batch x_simple_rand x_thread_t2 x_thread_t4 x_cthrash
@@ -197,12 +215,14 @@ META=$TMP/meta.txt
         echo "hakmem: missing"
     fi
     echo "runs: $RUNS per allocator and benchmark, interleaved"
+    echo "pinning: single-threaded benchmarks on CPU $PIN_CPU (taskset)"
     for b in $BENCHES; do echo "bench $b: $(bench_cmd "$b")"; done
 } >"$META"
 
 # ---- runs ------------------------------------------------------------------
 # Results are written to $TMP and published when all runs are done, so an
 # interrupted run leaves the previous results in place.
+
 CSV=$TMP/results.csv
 echo "benchmark,allocator,run,status,throughput_ops_s,peak_rss_kb,wall_s,exit_code,command" >"$CSV"
 
@@ -225,8 +245,9 @@ for b in $BENCHES; do
             fi
             set_preload "${SO[$a]}"
             {
+                # shellcheck disable=SC2046  # pin_prefix: zero or three words
                 /usr/bin/time -o "$TMP/time" -f '%M %e' \
-                    timeout -k 10 "$RUN_TIMEOUT" "${PRELOAD[@]}" \
+                    timeout -k 10 "$RUN_TIMEOUT" $(pin_prefix "$b") "${PRELOAD[@]}" \
                     "$BENCH_BIN/"$cmd >"$TMP/out" 2>"$TMP/err"
                 rc=$?
             } 2>/dev/null
