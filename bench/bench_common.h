@@ -219,6 +219,37 @@ static BENCH_UNUSED double parse_pos_double(const char *s, const char *what)
     return v;
 }
 
+/* A positional argument: its name in messages, its type, where it goes. */
+typedef enum { BA_U64, BA_U32, BA_UINT, BA_SIZE, BA_FLAG, BA_POS_DOUBLE } bench_arg_type_t;
+typedef struct {
+    const char *name;
+    bench_arg_type_t type;
+    void *dst;
+} bench_arg_t;
+
+/* Parses argv[first], argv[first + 1], ... into args[0], args[1], ... (at
+ * most n of them; a flag is stored as 0 or 1). More arguments than that, or
+ * one that starts with '-', calls usage(). */
+static BENCH_UNUSED void parse_positional(int argc, char **argv, int first,
+                                          const bench_arg_t *args, int n, void (*usage)(void))
+{
+    if (argc - first > n)
+        usage();
+    for (int i = first; i < argc; i++) {
+        const bench_arg_t *a = &args[i - first];
+        if (argv[i][0] == '-')
+            usage();
+        switch (a->type) {
+        case BA_U64: *(uint64_t *)a->dst = parse_u64(argv[i], a->name); break;
+        case BA_U32: *(uint32_t *)a->dst = (uint32_t)parse_u64(argv[i], a->name); break;
+        case BA_UINT: *(unsigned *)a->dst = (unsigned)parse_u64(argv[i], a->name); break;
+        case BA_SIZE: *(size_t *)a->dst = (size_t)parse_u64(argv[i], a->name); break;
+        case BA_FLAG: *(int *)a->dst = parse_u64(argv[i], a->name) != 0; break;
+        case BA_POS_DOUBLE: *(double *)a->dst = parse_pos_double(argv[i], a->name); break;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Block patterns                                                      */
 /* ------------------------------------------------------------------ */

@@ -54,7 +54,7 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc < 2 || argc > 7)
+    if (argc < 2)
         usage();
     if (strcmp(argv[1], "active") == 0)
         cfg.passive = 0;
@@ -62,19 +62,14 @@ static void parse_args(int argc, char **argv)
         cfg.passive = 1;
     else
         usage();
-    for (int i = 2; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 2)
-        cfg.iter = parse_u64(argv[2], "ITER");
-    if (argc > 3)
-        cfg.threads = (unsigned)parse_u64(argv[3], "THREADS");
-    if (argc > 4)
-        cfg.size = (size_t)parse_u64(argv[4], "SIZE");
-    if (argc > 5)
-        cfg.writes = parse_u64(argv[5], "WRITES");
-    if (argc > 6)
-        cfg.seed = parse_u64(argv[6], "SEED");
+    static const bench_arg_t args[] = {
+        {"ITER", BA_U64, &cfg.iter},
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"SIZE", BA_SIZE, &cfg.size},
+        {"WRITES", BA_U64, &cfg.writes},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 2, args, 5, usage);
     if (cfg.iter == 0 || cfg.threads == 0 || cfg.threads > 1024 || cfg.size == 0 ||
         cfg.size > 4096 || cfg.writes == 0)
         bench_die("ITER > 0, THREADS in 1..1024, SIZE in 1..4096, WRITES > 0");

@@ -74,19 +74,13 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc > 5)
-        usage();
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 1)
-        cfg.threads = (unsigned)parse_u64(argv[1], "THREADS");
-    if (argc > 2)
-        cfg.rounds = parse_u64(argv[2], "ROUNDS");
-    if (argc > 3)
-        cfg.steps = parse_u64(argv[3], "STEPS");
-    if (argc > 4)
-        cfg.seed = parse_u64(argv[4], "SEED");
+    static const bench_arg_t args[] = {
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"ROUNDS", BA_U64, &cfg.rounds},
+        {"STEPS", BA_U64, &cfg.steps},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 1, args, 4, usage);
     if (cfg.threads == 0 || cfg.threads > 1024 || cfg.rounds == 0 || cfg.steps == 0)
         bench_die("THREADS in 1..1024, ROUNDS and STEPS > 0");
 }

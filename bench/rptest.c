@@ -57,25 +57,16 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc > 8)
-        usage();
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 1)
-        cfg.seconds = parse_pos_double(argv[1], "SECONDS");
-    if (argc > 2)
-        cfg.threads = (unsigned)parse_u64(argv[2], "THREADS");
-    if (argc > 3)
-        cfg.ws = (uint32_t)parse_u64(argv[3], "WS");
-    if (argc > 4)
-        cfg.min = (size_t)parse_u64(argv[4], "MIN");
-    if (argc > 5)
-        cfg.max = (size_t)parse_u64(argv[5], "MAX");
-    if (argc > 6)
-        cfg.cross = (uint32_t)parse_u64(argv[6], "CROSS");
-    if (argc > 7)
-        cfg.seed = parse_u64(argv[7], "SEED");
+    static const bench_arg_t args[] = {
+        {"SECONDS", BA_POS_DOUBLE, &cfg.seconds},
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"WS", BA_U32, &cfg.ws},
+        {"MIN", BA_SIZE, &cfg.min},
+        {"MAX", BA_SIZE, &cfg.max},
+        {"CROSS", BA_U32, &cfg.cross},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 1, args, 7, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max > (1u << 30))
         bench_die("need 1 <= MIN <= MAX <= 2^30");
     if (cfg.threads == 0 || cfg.threads > 1024 || cfg.ws == 0 || cfg.ws > (1u << 24))

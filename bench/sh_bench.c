@@ -57,25 +57,16 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc > 8)
-        usage();
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 1)
-        cfg.iter = parse_u64(argv[1], "ITER");
-    if (argc > 2)
-        cfg.threads = (unsigned)parse_u64(argv[2], "THREADS");
-    if (argc > 3)
-        cfg.min = (size_t)parse_u64(argv[3], "MIN");
-    if (argc > 4)
-        cfg.max = (size_t)parse_u64(argv[4], "MAX");
-    if (argc > 5)
-        cfg.n = (uint32_t)parse_u64(argv[5], "N");
-    if (argc > 6)
-        cfg.cross = parse_u64(argv[6], "CROSS") != 0;
-    if (argc > 7)
-        cfg.seed = parse_u64(argv[7], "SEED");
+    static const bench_arg_t args[] = {
+        {"ITER", BA_U64, &cfg.iter},
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"MIN", BA_SIZE, &cfg.min},
+        {"MAX", BA_SIZE, &cfg.max},
+        {"N", BA_U32, &cfg.n},
+        {"CROSS", BA_FLAG, &cfg.cross},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 1, args, 7, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max - cfg.min >= (1ULL << 32))
         bench_die("need 1 <= MIN <= MAX and MAX - MIN < 2^32");
     if (cfg.iter == 0 || cfg.threads == 0 || cfg.threads > 1024 || cfg.n == 0 || cfg.n > (1u << 24))

@@ -44,7 +44,7 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc < 2 || argc > 4)
+    if (argc < 2)
         usage();
     if (strcmp(argv[1], "cfrac") == 0)
         cfg.espresso = 0;
@@ -52,13 +52,11 @@ static void parse_args(int argc, char **argv)
         cfg.espresso = 1;
     else
         usage();
-    for (int i = 2; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 2)
-        cfg.iter = parse_u64(argv[2], "ITER");
-    if (argc > 3)
-        cfg.seed = parse_u64(argv[3], "SEED");
+    static const bench_arg_t args[] = {
+        {"ITER", BA_U64, &cfg.iter},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 2, args, 2, usage);
     if (cfg.iter == 0 || cfg.iter > (1ULL << 36))
         bench_die("ITER in 1..2^36");
 }

@@ -52,7 +52,7 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc < 2 || argc > 8)
+    if (argc < 2)
         usage();
     if (strcmp(argv[1], "pair") == 0)
         cfg.mode = MODE_PAIR;
@@ -63,21 +63,15 @@ static void parse_args(int argc, char **argv)
     else
         usage();
     cfg.mode_name = argv[1];
-    for (int i = 2; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 2)
-        cfg.iter = parse_u64(argv[2], "ITER");
-    if (argc > 3)
-        cfg.threads = (unsigned)parse_u64(argv[3], "THREADS");
-    if (argc > 4)
-        cfg.min = (size_t)parse_u64(argv[4], "MIN");
-    if (argc > 5)
-        cfg.max = (size_t)parse_u64(argv[5], "MAX");
-    if (argc > 6)
-        cfg.live = (uint32_t)parse_u64(argv[6], "LIVE");
-    if (argc > 7)
-        cfg.seed = parse_u64(argv[7], "SEED");
+    static const bench_arg_t args[] = {
+        {"ITER", BA_U64, &cfg.iter},
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"MIN", BA_SIZE, &cfg.min},
+        {"MAX", BA_SIZE, &cfg.max},
+        {"LIVE", BA_U32, &cfg.live},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 2, args, 6, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max > (1ULL << 30))
         bench_die("need 1 <= MIN <= MAX <= 2^30");
     if (cfg.iter == 0 || cfg.threads == 0 || cfg.threads > 1024 || cfg.live == 0 ||

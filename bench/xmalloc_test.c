@@ -54,23 +54,15 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc > 7)
-        usage();
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 1)
-        cfg.seconds = parse_pos_double(argv[1], "SECONDS");
-    if (argc > 2)
-        cfg.threads = (unsigned)parse_u64(argv[2], "THREADS");
-    if (argc > 3)
-        cfg.min = (size_t)parse_u64(argv[3], "MIN");
-    if (argc > 4)
-        cfg.max = (size_t)parse_u64(argv[4], "MAX");
-    if (argc > 5)
-        cfg.batch = (uint32_t)parse_u64(argv[5], "BATCH");
-    if (argc > 6)
-        cfg.seed = parse_u64(argv[6], "SEED");
+    static const bench_arg_t args[] = {
+        {"SECONDS", BA_POS_DOUBLE, &cfg.seconds},
+        {"THREADS", BA_UINT, &cfg.threads},
+        {"MIN", BA_SIZE, &cfg.min},
+        {"MAX", BA_SIZE, &cfg.max},
+        {"BATCH", BA_U32, &cfg.batch},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    parse_positional(argc, argv, 1, args, 6, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max - cfg.min >= (1ULL << 32))
         bench_die("need 1 <= MIN <= MAX and MAX - MIN < 2^32");
     if (cfg.threads == 0 || cfg.threads > 1024 || cfg.batch == 0 || cfg.batch > (1u << 20))
