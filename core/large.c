@@ -394,6 +394,16 @@ static hak_large_t *free_next(const hak_large_t *s, uint8_t purged)
     return n->state == HAK_LARGE_CACHED && n->purged == purged ? n : NULL;
 }
 
+/* Joins free span b, which follows a in memory, into a (keeping the later
+ * of their free times); b's record goes back to the pool. */
+static void join(hak_large_t *a, hak_large_t *b)
+{
+    a->span += b->span;
+    if (b->cached_at_ms > a->cached_at_ms)
+        a->cached_at_ms = b->cached_at_ms;
+    meta_put_locked(b);
+}
+
 /* Merges s (free, not in a bin) with free neighbours of its kind; returns
  * the merged span, not in a bin either. */
 static hak_large_t *coalesce(hak_large_t *s)
@@ -401,19 +411,13 @@ static hak_large_t *coalesce(hak_large_t *s)
     hak_large_t *p = free_prev(s, s->purged);
     if (p) {
         free_remove(p);
-        p->span += s->span;
-        if (s->cached_at_ms > p->cached_at_ms)
-            p->cached_at_ms = s->cached_at_ms;
-        meta_put_locked(s);
+        join(p, s);
         s = p;
     }
     hak_large_t *n = free_next(s, s->purged);
     if (n) {
         free_remove(n);
-        s->span += n->span;
-        if (n->cached_at_ms > s->cached_at_ms)
-            s->cached_at_ms = n->cached_at_ms;
-        meta_put_locked(n);
+        join(s, n);
     }
     span_map(s);
     return s;
