@@ -68,8 +68,12 @@
 #define HAK_SS_HEADER_SIZE ((size_t)8192)        /* slab 0 starts after it   */
 #define HAK_MAX_SLABS 32                         /* 64 KiB slabs             */
 
-#define HAK_NUM_CLASSES 55
-#define HAK_SMALL_MAX ((size_t)448 * 1024)       /* largest size class       */
+#define HAK_NUM_CLASSES 44
+/* Largest size class. Above it, blocks are page spans of the large-block
+ * arenas, where freed memory of any size serves any later request: sizes
+ * from 64 KiB up, which programs churn through in buffers of varied sizes,
+ * then reuse each other's pages instead of each class keeping its own. */
+#define HAK_SMALL_MAX ((size_t)64 * 1024)
 #define HAK_MIN_ALIGN 16
 /* Alignments up to this are served from size classes; above, by the large
  * path (its spans are 2 MiB aligned or more). */

@@ -1,5 +1,5 @@
 /*
- * large.c — blocks above the largest size class (448 KiB), and blocks whose
+ * large.c — blocks above the largest size class (64 KiB), and blocks whose
  * alignment exceeds what size classes give (4 KiB).
  *
  * Arenas (default build). Blocks up to ARENA_MAX_BLOCK (32 MiB) with an

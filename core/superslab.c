@@ -34,8 +34,7 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     640, 768, 896, 1024, 1280, 1536, 1792, 2048,
     2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
     10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
-    40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072,
-    163840, 196608, 229376, 262144, 327680, 393216, 458752,
+    40960, 49152, 57344, 65536,
 };
 
 /* Class of (n + 15) >> 4 for n <= 1024, once as class numbers and once as
@@ -60,12 +59,11 @@ const uint16_t hak_class_small_tl[65] = {SMALL_CLASSES(AS_TL_OFF)};
 
 /* 64 KiB slabs up to 4 KiB blocks, 512 KiB up to 32 KiB, 2 MiB above:
  * at least 14 blocks per slab up to 32 KiB (slab 0 gives 8 KiB to the
- * SuperSlab header) and at least 4 above. */
+ * SuperSlab header) and at least 31 above. */
 const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] = {
     16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
     16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 19, 19, 19, 19,
-    19, 19, 19, 19, 19, 19, 19, 19, 21, 21, 21, 21, 21, 21, 21, 21,
-    21, 21, 21, 21, 21, 21, 21,
+    19, 19, 19, 19, 19, 19, 19, 19, 21, 21, 21, 21,
 };
 
 /* o^-1 modulo 2^64 for odd o (Newton's iteration; each step doubles the
