@@ -61,15 +61,6 @@ static HAK_SLOW void release_for_retry(void)
     _hak_large_purge(true);
 }
 
-/* Pops the head of TLS list t (which is not empty). */
-HAK_FAST void *tl_pop(hak_tlist_t *t, hak_block_t *b)
-{
-    t->head = hak_next(b);
-    t->room++;
-    b->key = 0;
-    return b;
-}
-
 /* The malloc fast path found its list empty: refill it. With statistics
  * on, the fast path always lands here (its heap view is hak_empty_heap,
  * see hak_tls_fast), and a block in the TLS list counts as a hit. */
@@ -78,7 +69,7 @@ static HAK_SLOW void *malloc_refill(unsigned cls)
     hak_heap_t *h = hak_tls_heap;
     if (HAK_UNLIKELY(hak_stats_enabled) && h->tl[cls].head) {
         stats_malloc(h, cls, true);
-        return tl_pop(&h->tl[cls], h->tl[cls].head);
+        return hak_tl_pop(&h->tl[cls], h->tl[cls].head);
     }
     void *p = _hak_heap_refill_alloc(h, cls);
     if (HAK_UNLIKELY(!p) && errno == ENOMEM) {
@@ -92,13 +83,20 @@ static HAK_SLOW void *malloc_refill(unsigned cls)
     return p;
 }
 
-#ifndef HAK_HARDENED
 /* malloc_refill for the class whose list in hak_tls_fast is t. */
 static HAK_SLOW void *malloc_refill_tl(hak_tlist_t *t)
 {
     return malloc_refill((unsigned)(t - hak_tls_fast->tl));
 }
-#endif
+
+/* A block from TLS list t of hak_tls_fast, refilling it if it is empty. */
+HAK_FAST void *alloc_tl(hak_tlist_t *t)
+{
+    hak_block_t *b = t->head;
+    if (HAK_UNLIKELY(b == NULL))
+        return malloc_refill_tl(t);
+    return hak_tl_pop(t, b);
+}
 
 static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
 {
@@ -166,11 +164,7 @@ static size_t pad_size(const void *p, size_t bs)
 /* A block of class cls, from this thread's TLS list if it has one. */
 HAK_FAST void *alloc_class(unsigned cls)
 {
-    hak_tlist_t *t = &hak_tls_fast->tl[cls];
-    hak_block_t *b = t->head;
-    if (HAK_UNLIKELY(b == NULL))
-        return malloc_refill(cls);
-    return tl_pop(t, b);
+    return alloc_tl(&hak_tls_fast->tl[cls]);
 }
 
 /* A block of class cls for a request of n bytes (hardened: with its
@@ -191,14 +185,9 @@ HAK_API void *hak_malloc(size_t n)
 {
 #ifndef HAK_HARDENED
     /* up to 1 KiB: the class's list found from one table of offsets */
-    if (HAK_LIKELY(n <= 1024)) {
-        hak_tlist_t *t = (hak_tlist_t *)((char *)hak_tls_fast->tl +
-                                         hak_class_small_tl[(n + 15) >> 4]);
-        hak_block_t *b = t->head;
-        if (HAK_UNLIKELY(b == NULL))
-            return malloc_refill_tl(t);
-        return tl_pop(t, b);
-    }
+    if (HAK_LIKELY(n <= 1024))
+        return alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl +
+                                        hak_class_small_tl[(n + 15) >> 4]));
 #endif
     if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
         return alloc_small(hak_size_class(n + HAK_PAD), n);
@@ -260,12 +249,8 @@ HAK_FAST void zero_on_free(void *p, size_t bs)
  * flushes half the list when it is over its bound. */
 HAK_FAST void push_tl(hak_heap_t *h, hak_slab_t *s, hak_block_t *b, uintptr_t key)
 {
-    hak_tlist_t *t = (hak_tlist_t *)((char *)h->tl + s->tl_off);
     zero_on_free(b, s->block_size);
-    hak_set_next(b, t->head);
-    b->key = key;
-    t->head = b;
-    if (HAK_UNLIKELY(--t->room < 0))
+    if (HAK_UNLIKELY(hak_tl_push((hak_tlist_t *)((char *)h->tl + s->tl_off), b, key)))
         _hak_heap_flush(h, s->cls);
 }
 
@@ -360,14 +345,11 @@ HAK_API void hak_free(void *p)
     /* the chunk's last byte address: its registry key if it is a SuperSlab
      * (hak_reg_small_home), and the base of its header (minus the mask) */
     uintptr_t last = (uintptr_t)p | HAK_SS_MASK;
-    uintptr_t slot = (last >> (HAK_SS_SHIFT - 3)) & ((HAK_REG_SIZE - 1) << 3);
-    if (HAK_LIKELY(HAK_FAST_LOAD((const uintptr_t *)((const char *)hak_reg_keys + slot)) == last)) {
+    if (HAK_LIKELY(hak_reg_small_home_last(last))) {
         /* (keeps the compiler from turning last - MASK back into p & ~MASK,
          * which costs a register copy) */
         __asm__("" : "+r"(last));
-        hak_fastrec_t *f = (hak_fastrec_t *)(last - HAK_SS_MASK +
-                                             __builtin_offsetof(hak_superslab_t, fast) +
-                                             (((uintptr_t)p >> 10) & ((HAK_MAX_SLABS - 1) << 6)));
+        hak_fastrec_t *f = hak_fastrec_at(last - HAK_SS_MASK, p);
         hak_block_t *b = p;
         uintptr_t key = hak_block_key(b);
         if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == hak_tls_fast
@@ -378,12 +360,8 @@ HAK_API void hak_free(void *p)
                        && pad_size(p, f->slab->block_size) != SIZE_MAX
 #endif
                        )) {
-            hak_tlist_t *t = f->tl;
             zero_on_free(b, f->slab->block_size);
-            hak_set_next(b, t->head);
-            b->key = key;
-            t->head = b;
-            if (HAK_UNLIKELY(--t->room < 0))
+            if (HAK_UNLIKELY(hak_tl_push(f->tl, b, key)))
                 flush_rec(f);
             return;
         }

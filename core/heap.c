@@ -354,10 +354,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
     }
     list = h->tl[cls].head;
 pop:
-    h->tl[cls].head = hak_next(list);
-    h->tl[cls].room++;
-    list->key = 0;
-    return list;
+    return hak_tl_pop(&h->tl[cls], list);
 }
 
 /* ---- flush: the free slow path when a TLS list is over its bound ------- */

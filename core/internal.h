@@ -286,11 +286,16 @@ HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
     _hak_slab_publish(s);
 }
 
+/* free()'s record for p, in the SuperSlab whose header is at ss_base. */
+HAK_FAST hak_fastrec_t *hak_fastrec_at(uintptr_t ss_base, const void *p)
+{
+    return (hak_fastrec_t *)(ss_base + __builtin_offsetof(hak_superslab_t, fast) +
+                             (((uintptr_t)p >> 10) & ((HAK_MAX_SLABS - 1) << 6)));
+}
 /* free()'s record for p, known to lie in a SuperSlab. */
 HAK_FAST hak_fastrec_t *hak_fastrec_of(const void *p)
 {
-    hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
-    return &ss->fast[((uintptr_t)p >> 16) & (HAK_MAX_SLABS - 1)];
+    return hak_fastrec_at((uintptr_t)p & ~HAK_SS_MASK, p);
 }
 
 /* True if p is the start of a block carved from s. With off = p - start
@@ -300,21 +305,22 @@ HAK_FAST hak_fastrec_t *hak_fastrec_of(const void *p)
  * (divisibility by multiplication with the modular inverse). Any other off,
  * including p below start, gives a value above that bound, which is above
  * ncarved too. So one multiply, one rotate and one compare decide. */
+HAK_FAST bool hak_is_carved_block(const void *p, const char *start, uint64_t inv, unsigned rot,
+                                   uint64_t ncarved)
+{
+    uint64_t x = ((uintptr_t)p - (uintptr_t)start) * inv;
+    x = (x >> rot) | (x << ((64 - rot) & 63));
+    return x < ncarved;
+}
 HAK_FAST bool hak_slab_is_block(const hak_slab_t *s, const void *p)
 {
-    uint64_t x = ((uintptr_t)p - (uintptr_t)s->start) * s->inv;
-    unsigned r = s->rot;
-    x = (x >> r) | (x << ((64 - r) & 63));
-    return x < HAK_FAST_LOAD(&s->ncarved);
+    return hak_is_carved_block(p, s->start, s->inv, s->rot, HAK_FAST_LOAD(&s->ncarved));
 }
 
 /* hak_slab_is_block, on p's fast record. */
 HAK_FAST bool hak_fastrec_is_block(const hak_fastrec_t *f, const void *p)
 {
-    uint64_t x = ((uintptr_t)p - (uintptr_t)f->start) * f->inv;
-    unsigned r = f->rot;
-    x = (x >> r) | (x << ((64 - r) & 63));
-    return x < HAK_FAST_LOAD(&f->ncarved);
+    return hak_is_carved_block(p, f->start, f->inv, f->rot, HAK_FAST_LOAD(&f->ncarved));
 }
 
 /* Gives block b back to its slab's local free list (caller owns s). */
@@ -447,11 +453,15 @@ HAK_FAST uintptr_t hak_reg_key(uintptr_t chunk, uintptr_t kind)
  * its home slot? One load and one compare, the slot found from p | MASK by
  * a shift and a mask; anything else (a collision, a large block, a foreign
  * pointer) goes to hak_reg_lookup on the slow path. */
-HAK_FAST bool hak_reg_small_home(const void *p)
+HAK_FAST bool hak_reg_small_home_last(uintptr_t last)
 {
-    uintptr_t last = (uintptr_t)p | HAK_SS_MASK;
     uintptr_t off = (last >> (HAK_SS_SHIFT - 3)) & ((HAK_REG_SIZE - 1) << 3);
     return HAK_FAST_LOAD((const uintptr_t *)((const char *)hak_reg_keys + off)) == last;
+}
+/* The same for a pointer p (last = p | HAK_SS_MASK). */
+HAK_FAST bool hak_reg_small_home(const void *p)
+{
+    return hak_reg_small_home_last((uintptr_t)p | HAK_SS_MASK);
 }
 
 /* Value (pointer | kind) registered for p's 2 MiB chunk, or 0. Lock-free;
@@ -545,6 +555,25 @@ extern HAK_TLS hak_heap_t *hak_tls_fast HAK_HIDDEN;
 /* Points the calling thread's hak_tls_fast at its heap or at the empty one. */
 HAK_HIDDEN void _hak_heap_set_fast(void);
 extern uint32_t hak_tcache_max[HAK_NUM_CLASSES] HAK_HIDDEN;
+/* Pops the head b of TLS list t (not empty): the block is handed out. */
+HAK_FAST void *hak_tl_pop(hak_tlist_t *t, hak_block_t *b)
+{
+    t->head = hak_next(b);
+    t->room++;
+    b->key = 0;
+    return b;
+}
+
+/* Pushes free block b (key: its free-block key) on TLS list t; true if
+ * that took the list over its bound (the caller flushes). */
+HAK_FAST bool hak_tl_push(hak_tlist_t *t, hak_block_t *b, uintptr_t key)
+{
+    hak_set_next(b, t->head);
+    b->key = key;
+    t->head = b;
+    return --t->room < 0;
+}
+
 /* Blocks in h's TLS list of class c. */
 HAK_FAST uint32_t hak_heap_count(const hak_heap_t *h, unsigned c)
 {
