@@ -373,25 +373,27 @@ static void free_remove(hak_large_t *s)
     }
 }
 
+/* The free span of kind `purged` that page `page` of arena a maps to (the
+ * first and last pages of every span are mapped), or NULL: no such page, or
+ * the span there is live or of the other kind. */
+static hak_large_t *free_span_at(const hak_arena_t *a, size_t page, uint8_t purged)
+{
+    if (page >= ARENA_PAGES)
+        return NULL;
+    hak_large_t *x = a->map[page];
+    return x->state == HAK_LARGE_CACHED && x->purged == purged ? x : NULL;
+}
+
 /* The free span of kind `purged` just before / just after s, or NULL. */
 static hak_large_t *free_prev(const hak_large_t *s, uint8_t purged)
 {
-    hak_arena_t *a = s->arena;
-    size_t i = page_of(a, s->user);
-    if (i == 0)
-        return NULL;
-    hak_large_t *p = a->map[i - 1];
-    return p->state == HAK_LARGE_CACHED && p->purged == purged ? p : NULL;
+    size_t i = page_of(s->arena, s->user);
+    return i == 0 ? NULL : free_span_at(s->arena, i - 1, purged);
 }
 
 static hak_large_t *free_next(const hak_large_t *s, uint8_t purged)
 {
-    hak_arena_t *a = s->arena;
-    size_t e = page_of(a, s->user) + s->span / HAK_PAGE_SIZE;
-    if (e >= ARENA_PAGES)
-        return NULL;
-    hak_large_t *n = a->map[e];
-    return n->state == HAK_LARGE_CACHED && n->purged == purged ? n : NULL;
+    return free_span_at(s->arena, page_of(s->arena, s->user) + s->span / HAK_PAGE_SIZE, purged);
 }
 
 /* Joins free span b, which follows a in memory, into a (keeping the later
