@@ -227,27 +227,47 @@ typedef struct {
     void *dst;
 } bench_arg_t;
 
-/* Parses argv[first], argv[first + 1], ... into args[0], args[1], ... (at
- * most n of them; a flag is stored as 0 or 1). More arguments than that, or
- * one that starts with '-', calls usage(). */
+static BENCH_UNUSED void parse_arg(const bench_arg_t *a, const char *v)
+{
+    switch (a->type) {
+    case BA_U64: *(uint64_t *)a->dst = parse_u64(v, a->name); break;
+    case BA_U32: *(uint32_t *)a->dst = (uint32_t)parse_u64(v, a->name); break;
+    case BA_UINT: *(unsigned *)a->dst = (unsigned)parse_u64(v, a->name); break;
+    case BA_SIZE: *(size_t *)a->dst = (size_t)parse_u64(v, a->name); break;
+    case BA_FLAG: *(int *)a->dst = parse_u64(v, a->name) != 0; break;
+    case BA_POS_DOUBLE: *(double *)a->dst = parse_pos_double(v, a->name); break;
+    }
+}
+
+/* Parses argv[first..]: an option "--name VALUE" from opts (named with
+ * their "--"), anything else into pos[0], pos[1], ... in order (at most
+ * npos of them; a flag is stored as 0 or 1). An unknown option, one without
+ * its value, or a positional argument too many calls usage(). */
+static BENCH_UNUSED void parse_cmdline(int argc, char **argv, int first, const bench_arg_t *pos,
+                                       int npos, const bench_arg_t *opts, int nopts,
+                                       void (*usage)(void))
+{
+    int k = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        const bench_arg_t *o = NULL;
+        for (int j = 0; j < nopts && i + 1 < argc; j++)
+            if (strcmp(a, opts[j].name) == 0)
+                o = &opts[j];
+        if (o)
+            parse_arg(o, argv[++i]);
+        else if (a[0] == '-' || k == npos)
+            usage();
+        else
+            parse_arg(&pos[k++], a);
+    }
+}
+
+/* parse_cmdline without options. */
 static BENCH_UNUSED void parse_positional(int argc, char **argv, int first,
                                           const bench_arg_t *args, int n, void (*usage)(void))
 {
-    if (argc - first > n)
-        usage();
-    for (int i = first; i < argc; i++) {
-        const bench_arg_t *a = &args[i - first];
-        if (argv[i][0] == '-')
-            usage();
-        switch (a->type) {
-        case BA_U64: *(uint64_t *)a->dst = parse_u64(argv[i], a->name); break;
-        case BA_U32: *(uint32_t *)a->dst = (uint32_t)parse_u64(argv[i], a->name); break;
-        case BA_UINT: *(unsigned *)a->dst = (unsigned)parse_u64(argv[i], a->name); break;
-        case BA_SIZE: *(size_t *)a->dst = (size_t)parse_u64(argv[i], a->name); break;
-        case BA_FLAG: *(int *)a->dst = parse_u64(argv[i], a->name) != 0; break;
-        case BA_POS_DOUBLE: *(double *)a->dst = parse_pos_double(argv[i], a->name); break;
-        }
-    }
+    parse_cmdline(argc, argv, first, args, n, NULL, 0, usage);
 }
 
 /* ------------------------------------------------------------------ */

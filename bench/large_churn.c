@@ -42,24 +42,16 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--min") == 0 && i + 1 < argc)
-            cfg.min = (size_t)parse_u64(argv[++i], "--min");
-        else if (strcmp(a, "--max") == 0 && i + 1 < argc)
-            cfg.max = (size_t)parse_u64(argv[++i], "--max");
-        else if (a[0] == '-')
-            usage();
-        else if (npos == 0 && ++npos)
-            cfg.iter = parse_u64(a, "ITER");
-        else if (npos == 1 && ++npos)
-            cfg.ws = (uint32_t)parse_u64(a, "WS");
-        else if (npos == 2 && ++npos)
-            cfg.seed = parse_u64(a, "SEED");
-        else
-            usage();
-    }
+    static const bench_arg_t args[] = {
+        {"ITER", BA_U64, &cfg.iter},
+        {"WS", BA_U32, &cfg.ws},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    static const bench_arg_t opts[] = {
+        {"--min", BA_SIZE, &cfg.min},
+        {"--max", BA_SIZE, &cfg.max},
+    };
+    parse_cmdline(argc, argv, 1, args, 3, opts, 2, usage);
     if (cfg.ws == 0 || cfg.ws > 65536)
         bench_die("WS must be in 1..65536");
     if (cfg.min < 16 || cfg.min > cfg.max || cfg.max > ((size_t)1 << 32))

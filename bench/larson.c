@@ -67,25 +67,16 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    if (argc > 8)
-        usage();
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            usage();
-    if (argc > 1)
-        cfg.seconds = parse_pos_double(argv[1], "SECONDS");
-    if (argc > 2)
-        cfg.min = (size_t)parse_u64(argv[2], "MIN");
-    if (argc > 3)
-        cfg.max = (size_t)parse_u64(argv[3], "MAX");
-    if (argc > 4)
-        cfg.chunks = (uint32_t)parse_u64(argv[4], "CHUNKS");
-    if (argc > 5)
-        cfg.rounds = parse_u64(argv[5], "ROUNDS");
-    if (argc > 6)
-        cfg.seed = parse_u64(argv[6], "SEED");
-    if (argc > 7)
-        cfg.threads = (unsigned)parse_u64(argv[7], "THREADS");
+    static const bench_arg_t args[] = {
+        {"SECONDS", BA_POS_DOUBLE, &cfg.seconds},
+        {"MIN", BA_SIZE, &cfg.min},
+        {"MAX", BA_SIZE, &cfg.max},
+        {"CHUNKS", BA_U32, &cfg.chunks},
+        {"ROUNDS", BA_U64, &cfg.rounds},
+        {"SEED", BA_U64, &cfg.seed},
+        {"THREADS", BA_UINT, &cfg.threads},
+    };
+    parse_positional(argc, argv, 1, args, 7, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max - cfg.min >= (1ULL << 32))
         bench_die("need 1 <= MIN <= MAX and MAX - MIN < 2^32");
     if (cfg.chunks == 0 || cfg.rounds == 0 || cfg.threads == 0 || cfg.threads > 1024)

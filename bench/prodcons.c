@@ -63,26 +63,17 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--min") == 0 && i + 1 < argc)
-            cfg.min = (size_t)parse_u64(argv[++i], "--min");
-        else if (strcmp(a, "--max") == 0 && i + 1 < argc)
-            cfg.max = (size_t)parse_u64(argv[++i], "--max");
-        else if (a[0] == '-')
-            usage();
-        else if (npos == 0 && ++npos)
-            cfg.items = parse_u64(a, "ITEMS");
-        else if (npos == 1 && ++npos)
-            cfg.producers = (unsigned)parse_u64(a, "PRODUCERS");
-        else if (npos == 2 && ++npos)
-            cfg.consumers = (unsigned)parse_u64(a, "CONSUMERS");
-        else if (npos == 3 && ++npos)
-            cfg.seed = parse_u64(a, "SEED");
-        else
-            usage();
-    }
+    static const bench_arg_t args[] = {
+        {"ITEMS", BA_U64, &cfg.items},
+        {"PRODUCERS", BA_UINT, &cfg.producers},
+        {"CONSUMERS", BA_UINT, &cfg.consumers},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    static const bench_arg_t opts[] = {
+        {"--min", BA_SIZE, &cfg.min},
+        {"--max", BA_SIZE, &cfg.max},
+    };
+    parse_cmdline(argc, argv, 1, args, 4, opts, 2, usage);
     if (cfg.min == 0 || cfg.min > cfg.max || cfg.max - cfg.min >= (1ULL << 32))
         bench_die("need 1 <= min <= max and max - min < 2^32");
     if (cfg.producers == 0 || cfg.consumers == 0 || cfg.producers > 16 || cfg.consumers > 16)

@@ -50,24 +50,16 @@ static void usage(void)
 
 static void parse_args(int argc, char **argv)
 {
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--max-geo") == 0 && i + 1 < argc)
-            cfg.max_geo = (size_t)parse_u64(argv[++i], "--max-geo");
-        else if (strcmp(a, "--max-inc") == 0 && i + 1 < argc)
-            cfg.max_inc = (size_t)parse_u64(argv[++i], "--max-inc");
-        else if (a[0] == '-')
-            usage();
-        else if (npos == 0 && ++npos)
-            cfg.steps = parse_u64(a, "STEPS");
-        else if (npos == 1 && ++npos)
-            cfg.vectors = (uint32_t)parse_u64(a, "VECTORS");
-        else if (npos == 2 && ++npos)
-            cfg.seed = parse_u64(a, "SEED");
-        else
-            usage();
-    }
+    static const bench_arg_t args[] = {
+        {"STEPS", BA_U64, &cfg.steps},
+        {"VECTORS", BA_U32, &cfg.vectors},
+        {"SEED", BA_U64, &cfg.seed},
+    };
+    static const bench_arg_t opts[] = {
+        {"--max-geo", BA_SIZE, &cfg.max_geo},
+        {"--max-inc", BA_SIZE, &cfg.max_inc},
+    };
+    parse_cmdline(argc, argv, 1, args, 3, opts, 2, usage);
     if (cfg.vectors == 0)
         bench_die("VECTORS must be > 0");
     if (cfg.max_geo < 256 || cfg.max_inc < 256 || cfg.max_geo > (1u << 30) || cfg.max_inc > (1u << 30))
