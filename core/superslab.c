@@ -279,7 +279,8 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     s->inv = odd_inverse(bs >> s->rot);
     s->tl_off = (uint16_t)(cls * sizeof(hak_tlist_t));
     s->end = s->start + (slab_span(ss, idx) / bs) * bs;
-    hak_slab_set_bump(s, s->start);
+    /* nothing carved yet (the fast records are published below) */
+    __atomic_store_n(&s->ncarved, 0, __ATOMIC_RELAXED);
     s->cls = (uint16_t)cls;
     s->free = NULL;
     s->free_count = 0;
@@ -344,14 +345,15 @@ static void slab_release_locked(hak_slab_t *s)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
-    _hak_slab_publish(s);
+    /* nothing carved: every free() into it is invalid (publishes the fast
+     * records, owner included) */
+    hak_slab_set_bump(s, s->start);
     __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
     s->dirty = 1;
     uint64_t now = _hak_os_now_ms();
     s->freed_at_ms = (uint32_t)now;
     s->free = NULL;
     s->free_count = 0;
-    hak_slab_set_bump(s, s->start); /* nothing carved: every free() into it is invalid */
     atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
     ss->nfree++;
     unsigned kind = kind_of_shift(ss->slab_shift);
