@@ -264,8 +264,8 @@ static void push_local(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
 }
 
 /* A small block the fast path did not take: validate it, then push it on
- * this thread's list (a chunk that was not at its registry home slot) or on
- * its slab's remote list. */
+ * this thread's list (its own block, with statistics on or in a SuperSlab
+ * without a record slot) or on its slab's remote list. */
 static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
 {
     if (!small_block_ok(s, p, "free"))
@@ -307,8 +307,9 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
     return l;
 }
 
-/* Everything but a small block found at its registry home slot: NULL, a
- * small block whose chunk collided, a large block, a foreign pointer. */
+/* Everything free()'s fast path did not take: NULL, a small block of
+ * another thread, a bad or double free, a block whose SuperSlab has no
+ * record slot, a large block, a foreign pointer. */
 static HAK_SLOW void free_other(void *p)
 {
     if (p == NULL)
@@ -342,30 +343,24 @@ static HAK_SLOW void flush_rec(hak_fastrec_t *f)
 
 HAK_API void hak_free(void *p)
 {
-    /* the chunk's last byte address: its registry key if it is a SuperSlab
-     * (hak_reg_small_home), and the base of its header (minus the mask) */
-    uintptr_t last = (uintptr_t)p | HAK_SS_MASK;
-    if (HAK_LIKELY(hak_reg_small_home_last(last))) {
-        /* (keeps the compiler from turning last - MASK back into p & ~MASK,
-         * which costs a register copy) */
-        __asm__("" : "+r"(last));
-        hak_fastrec_t *f = hak_fastrec_at(last - HAK_SS_MASK, p);
-        hak_block_t *b = p;
-        uintptr_t key = hak_block_key(b);
-        if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == hak_tls_fast
+    /* p's record (of the SuperSlab holding p's slot, or an empty one);
+     * the block check then tells whether p is a block of that record's
+     * slab at all: anything else (NULL, a large block, a SuperSlab without
+     * the slot, a foreign pointer) goes to free_other */
+    hak_fastrec_t *f = hak_fastrec_of(p);
+    hak_block_t *b = p;
+    uintptr_t key = hak_block_key(b);
+    if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == hak_tls_fast && hak_fastrec_is_block(f, p)
 #ifndef HAK_UNCHECKED /* a measurement build only: see scripts/checks-cost.sh */
-                       && hak_fastrec_is_block(f, p) && b->key != key
+                   && b->key != key
 #endif
 #ifdef HAK_HARDENED
-                       && pad_size(p, f->slab->block_size) != SIZE_MAX
+                   && pad_size(p, f->slab->block_size) != SIZE_MAX
 #endif
-                       )) {
-            zero_on_free(b, f->slab->block_size);
-            if (HAK_UNLIKELY(hak_tl_push(f->tl, b, key)))
-                flush_rec(f);
-            return;
-        }
-        free_small_slow(hak_block_slab(p), p);
+                   )) {
+        zero_on_free(b, f->slab->block_size);
+        if (HAK_UNLIKELY(hak_tl_push(f->tl, b, key)))
+            flush_rec(f);
         return;
     }
     free_other(p);

@@ -78,6 +78,7 @@ void _hak_init_slow(void)
         env_was_missing = environ == NULL;
         _hak_options_init(environ);
         apply_options();
+        _hak_fr_setup();
         _hak_heap_setup();
         atomic_store_explicit(&hak_init_state, 2, memory_order_release);
         return;

@@ -222,12 +222,14 @@ typedef struct hak_slab {
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
 } hak_slab_t;
 
-/* free()'s copy of a slab's fields, one per 64 KiB page of the SuperSlab:
- * free() finds it from the address alone (no slab shift to load first), in
- * one cache line. A slab of 2^k bytes has 2^(k-16) copies, all rewritten by
- * _hak_slab_publish whenever one of these fields changes, by the thread
- * that owns the slab or is taking it or giving it up. Only the owner's own
- * free() can pass the owner test, so only the owner relies on the copies. */
+/* free()'s copy of a slab's fields, one per 64 KiB page of a SuperSlab,
+ * in one table (hak_fr_base) indexed by the page's address bits: free()
+ * finds it from the address alone, with a shift, a mask and an add, and
+ * reads one cache line. A slab of 2^k bytes has 2^(k-16) copies, all
+ * rewritten by _hak_slab_publish whenever one of these fields changes, by
+ * the thread that owns the slab or is taking it or giving it up. Only the
+ * owner's own free() can pass the owner test, so only the owner relies on
+ * the copies. */
 typedef struct hak_fastrec {
     struct hak_heap *owner;   /* as hak_slab_t.owner                       */
     hak_tlist_t *tl;          /* &owner->tl[cls]; NULL without owner       */
@@ -236,7 +238,9 @@ typedef struct hak_fastrec {
     uint64_t ncarved;
     hak_slab_t *slab;         /* the slab itself                           */
     uint8_t rot;
-    uint8_t pad[15];
+    uint8_t pad[7];
+    struct hak_superslab *ss; /* record 0 of a slot: the SuperSlab owning
+                                 the slot (NULL: free)                    */
 } hak_fastrec_t;
 
 /* SuperSlab header, at the start of its 2 MiB region. All fields but the
@@ -250,9 +254,12 @@ typedef struct hak_superslab {
     uint8_t on_partial;
     struct hak_superslab *next, *prev; /* partial list of its shift, or empty cache */
     uint64_t empty_since_ms;
-    uint64_t pad[4];           /* slab records start on a cache line        */
+    hak_fastrec_t *fr;         /* its slot of free()'s records (by 64 KiB
+                                  page), or NULL if another SuperSlab has
+                                  the slot: then every free() of its blocks
+                                  takes the slow path                       */
+    uint64_t pad[3];           /* slab records start on a cache line        */
     hak_slab_t slabs[HAK_MAX_SLABS];
-    hak_fastrec_t fast[HAK_MAX_SLABS]; /* by 64 KiB page                     */
 } hak_superslab_t;
 
 #define HAK_SS_MAGIC 0x48414b53u /* "HAKS" */
@@ -261,8 +268,7 @@ _Static_assert(sizeof(hak_superslab_t) <= HAK_SS_HEADER_SIZE,
                "SuperSlab header must fit before slab 0");
 _Static_assert(sizeof(hak_block_t) <= HAK_MIN_ALIGN, "block header too big");
 _Static_assert(sizeof(hak_slab_t) == 128, "slab record must be 128 bytes: indexing is a shift");
-_Static_assert(sizeof(hak_fastrec_t) == 64 && __builtin_offsetof(hak_superslab_t, fast) % 64 == 0,
-               "a fast record is one cache line, found by a shift and a mask");
+_Static_assert(sizeof(hak_fastrec_t) == 64, "a fast record is one cache line, found by a shift and a mask");
 _Static_assert(HAK_MAX_SLABS << 16 == HAK_SS_SIZE, "one fast record per 64 KiB page");
 _Static_assert(__builtin_offsetof(hak_superslab_t, slabs) == 64,
                "slab records must start on a cache line: free() reads one line");
@@ -286,16 +292,30 @@ HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
     _hak_slab_publish(s);
 }
 
-/* free()'s record for p, in the SuperSlab whose header is at ss_base. */
-HAK_FAST hak_fastrec_t *hak_fastrec_at(uintptr_t ss_base, const void *p)
-{
-    return (hak_fastrec_t *)(ss_base + __builtin_offsetof(hak_superslab_t, fast) +
-                             (((uintptr_t)p >> 10) & ((HAK_MAX_SLABS - 1) << 6)));
-}
-/* free()'s record for p, known to lie in a SuperSlab. */
+/* free()'s record table: HAK_FR_SLOTS slots of HAK_MAX_SLABS records, one
+ * slot per 2 MiB chunk number modulo HAK_FR_SLOTS (64 GiB of address space
+ * before two chunks share a slot), mapped at start-up (_hak_fr_setup; 64
+ * MiB of address space, only the pages of used slots become resident). A
+ * SuperSlab takes its chunk's slot if it is free; one whose slot is taken
+ * publishes no records, so its blocks take free()'s slow path. Any pointer
+ * gives a record: of the SuperSlab holding the slot, or a zeroed one (no
+ * owner). The block check (hak_fastrec_is_block) then decides whether p
+ * really lies in that record's slab, so a pointer of another chunk, of a
+ * large block or of no allocator at all fails it: no registry lookup is
+ * needed on the fast path. hak_fr_mask is 0 and hak_fr_base a single zeroed
+ * record until the table is mapped (or if it cannot be); the base is
+ * written before the mask, once, at initialisation. */
+#define HAK_FR_SLOTS_LOG 15
+#define HAK_FR_SLOTS ((uintptr_t)1 << HAK_FR_SLOTS_LOG)
+extern hak_fastrec_t *hak_fr_base HAK_HIDDEN;
+extern uintptr_t hak_fr_mask HAK_HIDDEN;
+HAK_HIDDEN void _hak_fr_setup(void);
+
+/* free()'s record for p (any address). */
 HAK_FAST hak_fastrec_t *hak_fastrec_of(const void *p)
 {
-    return hak_fastrec_at((uintptr_t)p & ~HAK_SS_MASK, p);
+    return (hak_fastrec_t *)((char *)HAK_FAST_LOAD(&hak_fr_base) +
+                             (((uintptr_t)p >> 10) & HAK_FAST_LOAD(&hak_fr_mask)));
 }
 
 /* True if p is the start of a block carved from s. With off = p - start
@@ -428,9 +448,10 @@ HAK_HIDDEN void _hak_large_counts(uint64_t *live, uint64_t *live_bytes, uint64_t
  * pointer | kind). The key of a chunk at address base is
  *   base | HAK_SS_MASK   for a SuperSlab (the chunk's last byte address),
  *   base | 2             for a large block,
- * so that the free fast path compares p | HAK_SS_MASK with one word, and no
- * key equals EMPTY (0) or TOMB (1). Keys and values are separate arrays:
- * the fast path reads 8-byte keys, 8 per cache line. */
+ * so that no key equals EMPTY (0) or TOMB (1) and a key tells its kind.
+ * Keys and values are separate arrays: a probe reads 8-byte keys, 8 per
+ * cache line. (free()'s fast path does not use the registry: see
+ * hak_fastrec_of.) */
 extern _Atomic(uintptr_t) hak_reg_keys[HAK_REG_SIZE] HAK_HIDDEN;
 extern _Atomic(uintptr_t) hak_reg_vals[HAK_REG_SIZE] HAK_HIDDEN;
 extern _Atomic(uintptr_t) hak_reg_max_probe HAK_HIDDEN;
@@ -447,21 +468,6 @@ HAK_FAST uintptr_t hak_reg_home(uintptr_t chunk)
 HAK_FAST uintptr_t hak_reg_key(uintptr_t chunk, uintptr_t kind)
 {
     return (chunk << HAK_SS_SHIFT) | (kind == HAK_REG_SMALL ? HAK_SS_MASK : 2u);
-}
-
-/* The free fast path's question: is p in a registered SuperSlab, found at
- * its home slot? One load and one compare, the slot found from p | MASK by
- * a shift and a mask; anything else (a collision, a large block, a foreign
- * pointer) goes to hak_reg_lookup on the slow path. */
-HAK_FAST bool hak_reg_small_home_last(uintptr_t last)
-{
-    uintptr_t off = (last >> (HAK_SS_SHIFT - 3)) & ((HAK_REG_SIZE - 1) << 3);
-    return HAK_FAST_LOAD((const uintptr_t *)((const char *)hak_reg_keys + off)) == last;
-}
-/* The same for a pointer p (last = p | HAK_SS_MASK). */
-HAK_FAST bool hak_reg_small_home(const void *p)
-{
-    return hak_reg_small_home_last((uintptr_t)p | HAK_SS_MASK);
 }
 
 /* Value (pointer | kind) registered for p's 2 MiB chunk, or 0. Lock-free;

@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -202,6 +203,65 @@ static void ss_list_del(hak_superslab_t *ss)
     }
 }
 
+/* ---- free()'s record table (see hak_fastrec_of) ---------------------- */
+static hak_fastrec_t fr_fallback[1] __attribute__((aligned(64)));
+hak_fastrec_t *hak_fr_base = fr_fallback;
+uintptr_t hak_fr_mask;
+
+/* Maps the record table (at initialisation, before any SuperSlab): the
+ * full 64 MiB of address space, or less if that cannot be had (a low
+ * RLIMIT_AS), more chunks then sharing a slot; without any, every free()
+ * takes the slow path. */
+void _hak_fr_setup(void)
+{
+    if (hak_fr_mask != 0)
+        return;
+    for (uintptr_t slots = HAK_FR_SLOTS; slots >= 64; slots >>= 3) {
+        size_t bytes = slots * HAK_MAX_SLABS * sizeof(hak_fastrec_t);
+        void *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (t != MAP_FAILED) {
+            __atomic_store_n(&hak_fr_base, (hak_fastrec_t *)t, __ATOMIC_RELEASE);
+            __atomic_store_n(&hak_fr_mask, (slots * HAK_MAX_SLABS - 1) * sizeof(hak_fastrec_t),
+                             __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+/* Gives ss its chunk's slot of records if no other SuperSlab has it. */
+static void fr_claim_locked(hak_superslab_t *ss)
+{
+    ss->fr = NULL;
+    if (__atomic_load_n(&hak_fr_mask, __ATOMIC_ACQUIRE) < (HAK_MAX_SLABS - 1) * sizeof(hak_fastrec_t))
+        return; /* no table */
+    hak_fastrec_t *fr = hak_fastrec_of(ss); /* record 0 of the slot */
+    if (fr->ss)
+        return;
+    fr->ss = ss;
+    ss->fr = fr;
+}
+
+/* Empties ss's slot (before ss is unmapped): no record has an owner or a
+ * carved block any more. */
+static void fr_release_locked(hak_superslab_t *ss)
+{
+    hak_fastrec_t *fr = ss->fr;
+    if (!fr)
+        return;
+    for (unsigned i = 0; i < HAK_MAX_SLABS; i++) {
+        __atomic_store_n(&fr[i].owner, NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&fr[i].ncarved, 0, __ATOMIC_RELAXED);
+        fr[i].tl = NULL;
+        fr[i].start = NULL;
+        fr[i].inv = 0;
+        fr[i].rot = 0;
+        fr[i].slab = NULL;
+    }
+    fr->ss = NULL;
+    ss->fr = NULL;
+}
+
 static hak_superslab_t *ss_new_locked(unsigned shift)
 {
     hak_superslab_t *ss = empty_cache;
@@ -225,12 +285,14 @@ static hak_superslab_t *ss_new_locked(unsigned shift)
     }
     ss_live++;
     __atomic_store_n(&ss_mapped_total, ss_mapped_total + 1, __ATOMIC_RELAXED);
+    fr_claim_locked(ss);
     format_ss(ss, shift);
     return ss;
 }
 
 static void ss_destroy_locked(hak_superslab_t *ss)
 {
+    fr_release_locked(ss);
     _hak_reg_remove(ss);
     ss_list_del(ss);
     ss->magic = 0;
@@ -424,8 +486,11 @@ void _hak_slab_publish(hak_slab_t *s)
     hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
     hak_tlist_t *tl = owner ? &owner->tl[s->cls] : NULL;
     uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
+    hak_fastrec_t *fr = ss->fr;
+    if (!fr)
+        return; /* another SuperSlab has the slot: no records */
     for (unsigned i = 0; i < (1u << k); i++) {
-        hak_fastrec_t *f = &ss->fast[((unsigned)s->index << k) + i];
+        hak_fastrec_t *f = &fr[((unsigned)s->index << k) + i];
         /* a new owner is written last, a departing one first (only the
          * owner's own free() can pass the owner test anyway) */
         if (!owner)

@@ -357,6 +357,56 @@ static void test_other_entry_points(void **state)
 }
 
 /* Abort mode: the report, then SIGABRT. */
+/* SuperSlabs made while the record table has a single slot (as when it
+ * cannot be mapped in full) share that slot: the first takes it, the others
+ * publish no records, and free() of their blocks takes the slow path. Their
+ * blocks still free, double frees and interior pointers are still reported,
+ * and no block is handed out twice. */
+static void test_superslab_without_record_slot(void **state)
+{
+    (void)state;
+    uintptr_t saved = hak_fr_mask;
+    __atomic_store_n(&hak_fr_mask, (uintptr_t)(HAK_MAX_SLABS - 1) * sizeof(hak_fastrec_t),
+                     __ATOMIC_RELEASE);
+    /* 8 MiB of 2000-byte and 40000-byte blocks: new SuperSlabs */
+    enum { N = 4000 };
+    void **v = calloc(N, sizeof *v);
+    assert_non_null(v);
+    size_t slow = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t sz = i % 8 == 0 ? 40000 : 2000;
+        v[i] = hak_malloc(sz);
+        assert_non_null(v[i]);
+        pattern_fill(v[i], sz, i);
+        slow += !hak_fastrec_is_block(hak_fastrec_of(v[i]), v[i]);
+    }
+    if (slow == 0)
+        fail_msg("no block without a record: the test made no SuperSlab without a slot");
+    for (size_t i = 0; i < N; i++)
+        if (pattern_check(v[i], i % 8 == 0 ? 40000 : 2000, i) != SIZE_MAX)
+            fail_msg("block %p overwritten", v[i]);
+    /* a block of a SuperSlab without a slot: double and interior frees */
+    size_t k = 0;
+    while (hak_fastrec_is_block(hak_fastrec_of(v[k]), v[k]))
+        k++;
+    void *p = v[k];
+    for (size_t i = 0; i < N; i++)
+        if (i != k)
+            hak_free(v[i]);
+    uint64_t inv = invalid_count();
+    CAPTURE(hak_free((char *)p + 16));
+    assert_report("free", "invalid pointer", (char *)p + 16);
+    hak_free(p);
+    CAPTURE(hak_free(p));
+    assert_report("free", "double free", p);
+    assert_int_equal(invalid_count(), inv + 2);
+    const size_t check[] = {16, 2000, 40000};
+    assert_heap_consistent(check, sizeof check / sizeof check[0], 200);
+    __atomic_store_n(&hak_fr_mask, saved, __ATOMIC_RELEASE);
+    assert_heap_consistent(check, sizeof check / sizeof check[0], 200);
+    free(v);
+}
+
 static void test_abort_mode(void **state)
 {
     (void)state;
@@ -395,6 +445,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_free_null_silent),
     cmocka_unit_test(test_free_preserves_errno),
     cmocka_unit_test(test_other_entry_points),
+    cmocka_unit_test(test_superslab_without_record_slot),
     cmocka_unit_test(test_abort_mode),
 };
 

@@ -155,7 +155,9 @@ static void check_fastrecs(hak_slab_t *s, hak_heap_t *owner)
     char *hi = lo + ((size_t)1 << ss->slab_shift);
     for (char *pg = lo; pg < hi; pg += (size_t)1 << 16) {
         hak_fastrec_t *f = hak_fastrec_of(pg);
-        assert_ptr_equal(f, &ss->fast[(pg - (char *)ss) >> 16]);
+        assert_non_null(ss->fr); /* the slot of the SuperSlab's chunk */
+        assert_ptr_equal(f, &ss->fr[(pg - (char *)ss) >> 16]);
+        assert_ptr_equal(ss->fr[0].ss, ss);
         assert_ptr_equal(f->slab, s);
         assert_ptr_equal(f->owner, owner);
         assert_ptr_equal(f->tl, owner ? &owner->tl[s->cls] : NULL);
@@ -182,6 +184,21 @@ static void test_fast_records_follow_slab(void **state)
         char *b = s->start + 2 * (size_t)s->block_size;
         assert_true(hak_fastrec_is_block(hak_fastrec_of(b), b));
         assert_false(hak_fastrec_is_block(hak_fastrec_of(b + s->block_size), b + s->block_size));
+        /* the same page of a chunk that shares the slot (64 GiB away, in
+         * either direction) gets the same record, and fails its check */
+        char *alias = b + HAK_FR_SLOTS * HAK_SS_SIZE;
+        assert_ptr_equal(hak_fastrec_of(alias), hak_fastrec_of(b));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(alias), alias));
+        alias = b - HAK_FR_SLOTS * HAK_SS_SIZE;
+        assert_ptr_equal(hak_fastrec_of(alias), hak_fastrec_of(b));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(alias), alias));
+        /* inside a block, the SuperSlab header, NULL, the stack */
+        char *hdr = (char *)_hak_ss_of_slab(s);
+        int local = 0;
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(b + 16), b + 16));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(hdr), hdr));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(NULL), NULL));
+        assert_false(hak_fastrec_is_block(hak_fastrec_of(&local), &local));
         hak_slab_set_bump(s, s->start);
         _hak_ss_slab_release(s);
         check_fastrecs(s, NULL);
