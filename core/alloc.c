@@ -186,8 +186,7 @@ HAK_API void *hak_malloc(size_t n)
 #ifndef HAK_HARDENED
     /* up to 1 KiB: the class's list found from one table of offsets */
     if (HAK_LIKELY(n <= 1024))
-        return alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl +
-                                        hak_class_small_tl[(n + 15) >> 4]));
+        return alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl + hak_size_tl[n]));
 #endif
     if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
         return alloc_small(hak_size_class(n + HAK_PAD), n);

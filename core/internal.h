@@ -96,8 +96,9 @@
 /* ---------------------------------------------------------------------- */
 extern const uint32_t hak_class_size[HAK_NUM_CLASSES] HAK_HIDDEN;
 extern const uint8_t hak_class_small[65] HAK_HIDDEN;     /* (n+15)>>4 -> class */
-/* (n+15)>>4 -> class * sizeof(hak_tlist_t): the malloc fast path's offset */
-extern const uint16_t hak_class_small_tl[65] HAK_HIDDEN;
+/* n -> class * sizeof(hak_tlist_t) for n <= 1024: the byte offset of the
+ * class's TLS list in a heap, malloc's fast path's one table look-up */
+extern const uint16_t hak_size_tl[1025] HAK_HIDDEN;
 extern const uint8_t hak_class_slab_shift[HAK_NUM_CLASSES] HAK_HIDDEN;
 
 /* Class of a request of n bytes, n <= HAK_SMALL_MAX. Classes: 16..128 in

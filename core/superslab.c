@@ -38,8 +38,7 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     40960, 49152, 57344, 65536,
 };
 
-/* Class of (n + 15) >> 4 for n <= 1024, once as class numbers and once as
- * byte offsets of the class's TLS list in a heap (the malloc fast path's). */
+/* Class of (n + 15) >> 4 for n <= 1024. */
 #define SMALL_CLASSES(T) \
     T(0) T(0) T(1) T(2) T(3) T(4) T(5) T(6) \
     T(7) T(8) T(8) T(9) T(9) T(10) T(10) T(11) \
@@ -51,12 +50,30 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     T(18) T(19) T(19) T(19) T(19) T(19) T(19) T(19) \
     T(19)
 #define AS_CLASS(c) c,
-#define AS_TL_OFF(c) (uint16_t)((c) * sizeof(hak_tlist_t)),
 const uint8_t hak_class_small[65] = {SMALL_CLASSES(AS_CLASS)};
-const uint16_t hak_class_small_tl[65] = {SMALL_CLASSES(AS_TL_OFF)};
 #undef AS_CLASS
-#undef AS_TL_OFF
 #undef SMALL_CLASSES
+
+/* The class of every size n <= 1024 as the byte offset of its TLS list in a
+ * heap: malloc's fast path indexes it with n itself (no rounding to do).
+ * Written as a formula, checked against hak_size_class by the unit tests. */
+#define SIZE_CLASS(n)                                                         \
+    ((n) <= 128   ? ((n) + 15) / 16 - ((n) > 0)                               \
+     : (n) <= 256 ? 7 + ((n) - 128 + 31) / 32                                 \
+     : (n) <= 512 ? 11 + ((n) - 256 + 63) / 64                                \
+                  : 15 + ((n) - 512 + 127) / 128)
+#define T1(n) (uint16_t)(SIZE_CLASS(n) * sizeof(hak_tlist_t)),
+#define T4(n) T1(n) T1((n) + 1) T1((n) + 2) T1((n) + 3)
+#define T16(n) T4(n) T4((n) + 4) T4((n) + 8) T4((n) + 12)
+#define T64(n) T16(n) T16((n) + 16) T16((n) + 32) T16((n) + 48)
+#define T256(n) T64(n) T64((n) + 64) T64((n) + 128) T64((n) + 192)
+const uint16_t hak_size_tl[1025] = {T256(0) T256(256) T256(512) T256(768) T1(1024)};
+#undef T1
+#undef T4
+#undef T16
+#undef T64
+#undef T256
+#undef SIZE_CLASS
 
 /* 64 KiB slabs up to 4 KiB blocks, 512 KiB up to 32 KiB, 2 MiB above:
  * at least 14 blocks per slab up to 32 KiB (slab 0 gives 8 KiB to the

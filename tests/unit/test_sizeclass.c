@@ -50,6 +50,10 @@ static void test_size_class_boundaries(void **state)
         size_t n = (size_t)i * 16;
         assert_int_equal(hak_class_small[i], hak_size_class(n));
     }
+    /* so does malloc's table by size (the list offset of n's class) */
+    for (size_t n = 0; n <= 1024; n++)
+        if (hak_size_tl[n] != hak_size_class(n) * sizeof(hak_tlist_t))
+            fail_msg("hak_size_tl[%zu] = %u, class %u", n, hak_size_tl[n], hak_size_class(n));
 }
 
 /* Above 128 bytes no request wastes more than a quarter of its size. */
