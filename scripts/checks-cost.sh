@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What hakmem's safety costs, measured in one interleaved run:
 #   default    checks on (block start, double free), as shipped
-#   unchecked  the same library without those checks (measurement build)
+#   unchecked  the same library without the double-free check (measurement
+#              build; the block-start check stays: it is also what tells
+#              free() that the pointer lies in the slab of its record)
 #   hardened   libhakmem_hardened.so (encoded links, canaries, guard pages)
 # on random_mixed (WS=256 and WS=8192) and larson (2 threads), RUNS times
 # each (default 5), printing medians and ratios to the unchecked build, and
