@@ -296,7 +296,8 @@ HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
 /* free()'s record table: HAK_FR_SLOTS slots of HAK_MAX_SLABS records, one
  * slot per 2 MiB chunk number modulo HAK_FR_SLOTS (64 GiB of address space
  * before two chunks share a slot), mapped at start-up (_hak_fr_setup; 64
- * MiB of address space, only the pages of used slots become resident). A
+ * MiB of address space, less under RLIMIT_AS; only the pages of used slots
+ * become resident). A
  * SuperSlab takes its chunk's slot if it is free; one whose slot is taken
  * publishes no records, so its blocks take free()'s slow path. Any pointer
  * gives a record: of the SuperSlab holding the slot, or a zeroed one (no
@@ -311,6 +312,9 @@ HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
 extern hak_fastrec_t *hak_fr_base HAK_HIDDEN;
 extern uintptr_t hak_fr_mask HAK_HIDDEN;
 HAK_HIDDEN void _hak_fr_setup(void);
+/* The most slots (a power of two, at least 16; else 0) whose table takes at
+ * most cap bytes: _hak_fr_setup's size under an address-space limit. */
+HAK_HIDDEN uintptr_t _hak_fr_slots_within(size_t cap);
 
 /* free()'s record for p (any address). */
 HAK_FAST hak_fastrec_t *hak_fastrec_of(const void *p)

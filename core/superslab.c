@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "internal.h"
 
@@ -226,14 +227,27 @@ hak_fastrec_t *hak_fr_base = fr_fallback;
 uintptr_t hak_fr_mask;
 
 /* Maps the record table (at initialisation, before any SuperSlab): the
- * full 64 MiB of address space, or less if that cannot be had (a low
- * RLIMIT_AS), more chunks then sharing a slot; without any, every free()
+ * full 64 MiB of address space, or less under an address-space limit
+ * (RLIMIT_AS: at most 1/32 of it, so the program keeps its room) or if the
+ * mapping fails, more chunks then sharing a slot; without any, every free()
  * takes the slow path. */
+uintptr_t _hak_fr_slots_within(size_t cap)
+{
+    uintptr_t slots = HAK_FR_SLOTS;
+    while (slots >= 16 && slots * HAK_MAX_SLABS * sizeof(hak_fastrec_t) > cap)
+        slots >>= 1;
+    return slots >= 16 ? slots : 0;
+}
+
 void _hak_fr_setup(void)
 {
     if (hak_fr_mask != 0)
         return;
-    for (uintptr_t slots = HAK_FR_SLOTS; slots >= 64; slots >>= 3) {
+    size_t cap = SIZE_MAX;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        cap = (size_t)(rl.rlim_cur / 32);
+    for (uintptr_t slots = _hak_fr_slots_within(cap); slots >= 16; slots >>= 1) {
         size_t bytes = slots * HAK_MAX_SLABS * sizeof(hak_fastrec_t);
         void *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -8,6 +8,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <sys/resource.h>
+
 #include "unit.h"
 
 static hak_heap_t *heap;
@@ -205,6 +207,36 @@ static void test_fast_records_follow_slab(void **state)
     }
 }
 
+/* The record table's size: the whole table without a limit, the largest
+ * power of two of slots that fits under one, none below 16 slots; and the
+ * table in use answers for any address. */
+static void test_record_table_size(void **state)
+{
+    (void)state;
+    const size_t slot = HAK_MAX_SLABS * sizeof(hak_fastrec_t); /* 2 KiB */
+    assert_int_equal(_hak_fr_slots_within(SIZE_MAX), HAK_FR_SLOTS);
+    assert_int_equal(_hak_fr_slots_within(HAK_FR_SLOTS * slot), HAK_FR_SLOTS);
+    assert_int_equal(_hak_fr_slots_within(HAK_FR_SLOTS * slot - 1), HAK_FR_SLOTS / 2);
+    assert_int_equal(_hak_fr_slots_within((size_t)40 << 20 >> 5), 512); /* RLIMIT_AS 40 MiB */
+    assert_int_equal(_hak_fr_slots_within(16 * slot), 16);
+    assert_int_equal(_hak_fr_slots_within(16 * slot - 1), 0);
+    assert_int_equal(_hak_fr_slots_within(0), 0);
+    /* this process's table: the size for its limit (the full table
+     * without one), and every address maps inside it */
+    struct rlimit rl;
+    size_t cap = SIZE_MAX;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        cap = (size_t)(rl.rlim_cur / 32);
+    uintptr_t slots = _hak_fr_slots_within(cap);
+    assert_true(slots > 0);
+    assert_int_equal(hak_fr_mask, (slots * HAK_MAX_SLABS - 1) * sizeof(hak_fastrec_t));
+    const uintptr_t probes[] = {0, 64, (uintptr_t)1 << 47, UINTPTR_MAX, (uintptr_t)&slot};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        uintptr_t off = (uintptr_t)hak_fastrec_of((void *)probes[i]) - (uintptr_t)hak_fr_base;
+        assert_true(off < slots * slot && off % sizeof(hak_fastrec_t) == 0);
+    }
+}
+
 /* A released slab is reused by the next acquire of its class. */
 static void test_release_then_reacquire_reuses(void **state)
 {
@@ -374,6 +406,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_acquire_geometry),
     cmocka_unit_test(test_is_block_exact),
     cmocka_unit_test(test_fast_records_follow_slab),
+    cmocka_unit_test(test_record_table_size),
     cmocka_unit_test(test_release_then_reacquire_reuses),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
