@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "internal.h"
@@ -39,37 +38,27 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     40960, 49152, 57344, 65536,
 };
 
-/* Class of (n + 15) >> 4 for n <= 1024. */
-#define SMALL_CLASSES(T) \
-    T(0) T(0) T(1) T(2) T(3) T(4) T(5) T(6) \
-    T(7) T(8) T(8) T(9) T(9) T(10) T(10) T(11) \
-    T(11) T(12) T(12) T(12) T(12) T(13) T(13) T(13) \
-    T(13) T(14) T(14) T(14) T(14) T(15) T(15) T(15) \
-    T(15) T(16) T(16) T(16) T(16) T(16) T(16) T(16) \
-    T(16) T(17) T(17) T(17) T(17) T(17) T(17) T(17) \
-    T(17) T(18) T(18) T(18) T(18) T(18) T(18) T(18) \
-    T(18) T(19) T(19) T(19) T(19) T(19) T(19) T(19) \
-    T(19)
-#define AS_CLASS(c) c,
-const uint8_t hak_class_small[65] = {SMALL_CLASSES(AS_CLASS)};
-#undef AS_CLASS
-#undef SMALL_CLASSES
-
-/* The class of every size n <= 1024 as the byte offset of its TLS list in a
- * heap: malloc's fast path indexes it with n itself (no rounding to do).
- * Written as a formula, checked against hak_size_class by the unit tests. */
+/* The class of a size n <= 1024, as a formula (checked against
+ * hak_size_class by the unit tests), and two tables made from it: the class
+ * of (n + 15) >> 4, and, for malloc's fast path, indexed by n itself (no
+ * rounding to do), the byte offset of the class's TLS list in a heap. */
 #define SIZE_CLASS(n)                                                         \
     ((n) <= 128   ? ((n) + 15) / 16 - ((n) > 0)                               \
      : (n) <= 256 ? 7 + ((n) - 128 + 31) / 32                                 \
      : (n) <= 512 ? 11 + ((n) - 256 + 63) / 64                                \
                   : 15 + ((n) - 512 + 127) / 128)
-#define T1(n) (uint16_t)(SIZE_CLASS(n) * sizeof(hak_tlist_t)),
-#define T4(n) T1(n) T1((n) + 1) T1((n) + 2) T1((n) + 3)
-#define T16(n) T4(n) T4((n) + 4) T4((n) + 8) T4((n) + 12)
-#define T64(n) T16(n) T16((n) + 16) T16((n) + 32) T16((n) + 48)
-#define T256(n) T64(n) T64((n) + 64) T64((n) + 128) T64((n) + 192)
-const uint16_t hak_size_tl[1025] = {T256(0) T256(256) T256(512) T256(768) T1(1024)};
-#undef T1
+#define T4(T, n) T(n) T((n) + 1) T((n) + 2) T((n) + 3)
+#define T16(T, n) T4(T, n) T4(T, (n) + 4) T4(T, (n) + 8) T4(T, (n) + 12)
+#define T64(T, n) T16(T, n) T16(T, (n) + 16) T16(T, (n) + 32) T16(T, (n) + 48)
+#define T256(T, n) T64(T, n) T64(T, (n) + 64) T64(T, (n) + 128) T64(T, (n) + 192)
+#define CLASS_OF_16THS(i) (uint8_t) SIZE_CLASS((i) * 16),
+#define TL_OFF_OF_SIZE(n) (uint16_t)(SIZE_CLASS(n) * sizeof(hak_tlist_t)),
+const uint8_t hak_class_small[65] = {T64(CLASS_OF_16THS, 0) CLASS_OF_16THS(64)};
+const uint16_t hak_size_tl[1025] = {T256(TL_OFF_OF_SIZE, 0) T256(TL_OFF_OF_SIZE, 256)
+                                        T256(TL_OFF_OF_SIZE, 512) T256(TL_OFF_OF_SIZE, 768)
+                                            TL_OFF_OF_SIZE(1024)};
+#undef CLASS_OF_16THS
+#undef TL_OFF_OF_SIZE
 #undef T4
 #undef T16
 #undef T64
@@ -226,11 +215,6 @@ static hak_fastrec_t fr_fallback[1] __attribute__((aligned(64)));
 hak_fastrec_t *hak_fr_base = fr_fallback;
 uintptr_t hak_fr_mask;
 
-/* Maps the record table (at initialisation, before any SuperSlab): the
- * full 64 MiB of address space, or less under an address-space limit
- * (RLIMIT_AS: at most 1/32 of it, so the program keeps its room) or if the
- * mapping fails, more chunks then sharing a slot; without any, every free()
- * takes the slow path. */
 uintptr_t _hak_fr_slots_within(size_t cap)
 {
     uintptr_t slots = HAK_FR_SLOTS;
@@ -239,6 +223,12 @@ uintptr_t _hak_fr_slots_within(size_t cap)
     return slots >= 16 ? slots : 0;
 }
 
+/* Maps the record table (at initialisation, before any SuperSlab), from
+ * the metadata arena (a mapping of its own, MAP_NORESERVE): the full 64 MiB
+ * of address space, or less under an address-space limit (RLIMIT_AS: at
+ * most 1/32 of it, so the program keeps its room) or if the mapping fails,
+ * more chunks then sharing a slot; without any, every free() takes the slow
+ * path. */
 void _hak_fr_setup(void)
 {
     if (hak_fr_mask != 0)
@@ -248,11 +238,9 @@ void _hak_fr_setup(void)
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         cap = (size_t)(rl.rlim_cur / 32);
     for (uintptr_t slots = _hak_fr_slots_within(cap); slots >= 16; slots >>= 1) {
-        size_t bytes = slots * HAK_MAX_SLABS * sizeof(hak_fastrec_t);
-        void *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (t != MAP_FAILED) {
-            __atomic_store_n(&hak_fr_base, (hak_fastrec_t *)t, __ATOMIC_RELEASE);
+        hak_fastrec_t *t = _hak_meta_alloc(slots * HAK_MAX_SLABS * sizeof(hak_fastrec_t));
+        if (t) {
+            __atomic_store_n(&hak_fr_base, t, __ATOMIC_RELEASE);
             __atomic_store_n(&hak_fr_mask, (slots * HAK_MAX_SLABS - 1) * sizeof(hak_fastrec_t),
                              __ATOMIC_RELEASE);
             return;
