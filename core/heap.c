@@ -37,6 +37,8 @@ hak_heap_t hak_empty_heap;
 HAK_TLS hak_heap_t *hak_tls_heap = &hak_empty_heap;
 HAK_TLS hak_heap_t *hak_tls_fast = &hak_empty_heap;
 uint32_t hak_tcache_max[HAK_NUM_CLASSES];
+uint32_t hak_tcache_cap[HAK_NUM_CLASSES];
+static uint64_t tcache_grow_budget;
 static uint32_t carve_batch[HAK_NUM_CLASSES];
 
 static hak_lock_t heap_lock = HAK_LOCK_INIT;
@@ -68,8 +70,17 @@ void _hak_heap_setup(void)
         if (n > 1024)
             n = 1024;
         hak_tcache_max[c] = (uint32_t)n;
+        /* a list may grow to 16 times that (at most 1024 blocks) */
+        size_t cap = 16 * bytes / hak_class_size[c];
+        if (cap > 1024)
+            cap = 1024;
+        if (cap < n)
+            cap = n;
+        hak_tcache_cap[c] = (uint32_t)cap;
         carve_batch[c] = (uint32_t)(n / 2 > 0 ? n / 2 : 1);
     }
+    /* what a thread's lists may grow by, in all (2 MiB by default) */
+    tcache_grow_budget = 32 * (uint64_t)bytes;
     if (!heap_key_ok && pthread_key_create(&heap_key, destructor) == 0)
         heap_key_ok = true;
 }
@@ -201,6 +212,41 @@ static void drain_pending(hak_heap_t *h)
     }
 }
 
+/* ---- bounds of the TLS lists ------------------------------------------ */
+/* Every list back to its starting bound (the lists must be empty). */
+static void reset_bounds(hak_heap_t *h)
+{
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        __atomic_store_n(&h->tl_max[c], hak_tcache_max[c], __ATOMIC_RELAXED);
+        h->tl[c].room = (int32_t)hak_tcache_max[c];
+        h->tl_dry[c] = 0;
+    }
+    h->tl_grow_left = tcache_grow_budget;
+}
+
+/* tl[cls] went over its bound. If it also ran dry since its last flush, the
+ * thread swings between freeing and allocating more blocks of the class
+ * than the list holds, and each swing costs a flush and a refill: double
+ * the bound instead (up to hak_tcache_cap, within the heap's budget).
+ * Returns true if it grew (the list is within it again). */
+static bool grow_bound(hak_heap_t *h, unsigned cls)
+{
+    bool dry = h->tl_dry[cls];
+    h->tl_dry[cls] = 0;
+    uint32_t cur = h->tl_max[cls], cap = hak_tcache_cap[cls];
+    if (!dry || cur >= cap)
+        return false;
+    uint32_t add = cur < cap - cur ? cur : cap - cur;
+    uint64_t bytes = (uint64_t)add * hak_class_size[cls];
+    if (bytes > h->tl_grow_left)
+        return false;
+    h->tl_grow_left -= bytes;
+    __atomic_store_n(&h->tl_max[cls], cur + add, __ATOMIC_RELAXED);
+    h->tl[cls].room += (int32_t)add;
+    HAK_STAT(h, tl_grown);
+    return true;
+}
+
 /* ---- thread set-up ---------------------------------------------------- */
 static hak_heap_t *heap_create(void)
 {
@@ -222,8 +268,7 @@ static hak_heap_t *heap_create(void)
     if (h) {
         h->live = 1;
         h->rng = (hak_secret ^ (uintptr_t)h) | 1;
-        for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-            h->tl[c].room = (int32_t)hak_tcache_max[c];
+        reset_bounds(h);
     }
     hak_unlock(&heap_lock);
     if (!h)
@@ -253,6 +298,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
         }
     }
     HAK_STAT(h, refills);
+    h->tl_dry[cls] = 1;
     drain_pending(h);
     hak_block_t *list = h->tl[cls].head;
     if (list) /* draining may not refill this class, but a nested call might */
@@ -284,7 +330,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
             collect_remote(h, s);
         if (s->free) {
             h->tl[cls].head = s->free;
-            h->tl[cls].room = (int32_t)hak_tcache_max[cls] - (int32_t)s->free_count;
+            h->tl[cls].room = (int32_t)h->tl_max[cls] - (int32_t)s->free_count;
             s->used += s->free_count;
             s->free = NULL;
             s->free_count = 0;
@@ -338,7 +384,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
             hak_slab_set_bump(s, p + (size_t)n * bs);
             s->used += n;
             h->tl[cls].head = head;
-            h->tl[cls].room = (int32_t)hak_tcache_max[cls] - (int32_t)n;
+            h->tl[cls].room = (int32_t)h->tl_max[cls] - (int32_t)n;
             break;
         }
         if (collect_remote(h, s))
@@ -360,8 +406,10 @@ pop:
 /* ---- flush: the free slow path when a TLS list is over its bound ------- */
 void _hak_heap_flush(hak_heap_t *h, unsigned cls)
 {
+    if (grow_bound(h, cls))
+        return;
     HAK_STAT(h, flushes);
-    int32_t room_after = (int32_t)(hak_tcache_max[cls] - hak_tcache_max[cls] / 2);
+    int32_t room_after = (int32_t)(h->tl_max[cls] - h->tl_max[cls] / 2);
     /* (the list ends early only if the bounds changed under this heap, when
      * the constructor re-read the options) */
     while (h->tl[cls].room < room_after && h->tl[cls].head) {
@@ -376,7 +424,7 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
             slab_release_if_empty(h, s, true);
     }
     if (!h->tl[cls].head)
-        h->tl[cls].room = (int32_t)hak_tcache_max[cls];
+        h->tl[cls].room = (int32_t)h->tl_max[cls];
 }
 
 /* ---- remote free ------------------------------------------------------ */
@@ -423,7 +471,7 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
             b = next;
         }
         h->tl[c].head = NULL;
-        h->tl[c].room = (int32_t)hak_tcache_max[c];
+        h->tl[c].room = (int32_t)h->tl_max[c];
     }
 }
 
@@ -538,6 +586,7 @@ void _hak_heap_collect_all(hak_heap_t *h)
         return;
     drain_pending(h);
     return_cached_blocks(h, true);
+    reset_bounds(h);
     hak_slab_t *s = h->owned;
     while (s) {
         hak_slab_t *next = s->onext;
@@ -569,7 +618,8 @@ uint64_t _hak_heap_cached_bytes(void)
         if (!h->live)
             continue;
         for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-            n += (uint64_t)((int32_t)hak_tcache_max[c] - __atomic_load_n(&h->tl[c].room, __ATOMIC_RELAXED)) *
+            n += (uint64_t)((int32_t)__atomic_load_n(&h->tl_max[c], __ATOMIC_RELAXED) -
+                            __atomic_load_n(&h->tl[c].room, __ATOMIC_RELAXED)) *
                  hak_class_size[c];
     }
     hak_unlock(&heap_lock);

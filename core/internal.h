@@ -519,6 +519,7 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(warm_hits)                \
     X(warm_misses)              \
     X(flushes)                  \
+    X(tl_grown)                 \
     X(remote_frees)             \
     X(remote_collected)         \
     X(adopted)                  \
@@ -536,8 +537,8 @@ typedef struct hak_tcounters {
 } hak_tcounters_t;
 
 /* A thread's heap. The TLS free list of class c is tl[c].head, with
- * tl[c].room = hak_tcache_max[c] - (blocks in it): a free that takes the
- * room below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
+ * tl[c].room = tl_max[c] - (blocks in it): a free that takes the room
+ * below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
  * (remote freers push slabs there) and the stats read at report time. */
 typedef struct hak_heap {
@@ -546,6 +547,10 @@ typedef struct hak_heap {
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
     uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
     uint16_t carve_n[HAK_NUM_CLASSES]; /* blocks the next carve takes (0: first) */
+    uint32_t tl_max[HAK_NUM_CLASSES];  /* bound of tl[c]: hak_tcache_max[c],
+                                          raised by _hak_heap_flush        */
+    uint8_t tl_dry[HAK_NUM_CLASSES];   /* tl[c] ran dry since its last flush */
+    uint64_t tl_grow_left;             /* bytes the bounds may still grow by */
     hak_slab_t *owned;                 /* every slab this heap owns          */
     _Atomic(hak_slab_t *) pending;     /* slabs with remote frees to collect */
     struct hak_heap *next_all;         /* every heap ever made               */
@@ -565,7 +570,10 @@ extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
 extern HAK_TLS hak_heap_t *hak_tls_fast HAK_HIDDEN;
 /* Points the calling thread's hak_tls_fast at its heap or at the empty one. */
 HAK_HIDDEN void _hak_heap_set_fast(void);
+/* Starting bound of each class's TLS list (HAKMEM_TCACHE_BYTES), and how
+ * far a heap's bound may grow (see _hak_heap_flush). */
 extern uint32_t hak_tcache_max[HAK_NUM_CLASSES] HAK_HIDDEN;
+extern uint32_t hak_tcache_cap[HAK_NUM_CLASSES] HAK_HIDDEN;
 /* Pops the head b of TLS list t (not empty): the block is handed out. */
 HAK_FAST void *hak_tl_pop(hak_tlist_t *t, hak_block_t *b)
 {
@@ -588,7 +596,7 @@ HAK_FAST bool hak_tl_push(hak_tlist_t *t, hak_block_t *b, uintptr_t key)
 /* Blocks in h's TLS list of class c. */
 HAK_FAST uint32_t hak_heap_count(const hak_heap_t *h, unsigned c)
 {
-    return (uint32_t)((int32_t)hak_tcache_max[c] - h->tl[c].room);
+    return (uint32_t)((int32_t)h->tl_max[c] - h->tl[c].room);
 }
 
 HAK_HIDDEN void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls);
@@ -640,7 +648,7 @@ typedef enum {
     HAK_OPT_STATS_FILE,
     HAK_OPT_STATS_INTERVAL_MS,
     HAK_OPT_ON_ERROR,         /* 0 abort, 1 warn                            */
-    HAK_OPT_TCACHE_BYTES,     /* bytes a TLS list of one class may hold     */
+    HAK_OPT_TCACHE_BYTES,     /* bytes a TLS list of one class starts with  */
     HAK_OPT_WARM_POOL,        /* empty slabs kept per class in a heap       */
     HAK_OPT_PURGE_DELAY_MS,
     HAK_OPT_MADVISE_BATCH,    /* ranges per purge batch                     */

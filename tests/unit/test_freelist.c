@@ -31,15 +31,15 @@ static void test_lifo_reuse_every_class(void **state)
         uint32_t before = hak_heap_count(hak_tls_heap, c);
         hak_free(p);
         uint32_t after = hak_heap_count(hak_tls_heap, c);
-        if (before + 1 <= hak_tcache_max[c]) {
+        if (before + 1 <= hak_tls_heap->tl_max[c]) {
             assert_int_equal(after, before + 1);
             assert_ptr_equal(hak_tls_heap->tl[c].head, p);
         }
         void *q = hak_malloc(n);
         assert_non_null(q);
-        if (before + 1 <= hak_tcache_max[c] && addr_of(q) != addr_of(p))
+        if (before + 1 <= hak_tls_heap->tl_max[c] && addr_of(q) != addr_of(p))
             fail_msg("class %u: freed %p, next malloc(%zu) returned %p", c, p, n, q);
-        if (before + 1 <= hak_tcache_max[c])
+        if (before + 1 <= hak_tls_heap->tl_max[c])
             assert_int_equal(hak_heap_count(hak_tls_heap, c), before);
         hak_free(q);
     }
@@ -68,12 +68,15 @@ static void test_lifo_order(void **state)
 }
 
 /* Every free adds one to the list's count until the count would exceed
- * hak_tcache_max[cls]; that free flushes the list down to max / 2. */
+ * the list's bound; that free flushes the list down to bound / 2. (The
+ * list is marked as not having run dry since its last flush: then the
+ * bound does not grow; test_bound_grows_while_list_swings covers that.) */
 static void check_flush(unsigned c)
 {
     size_t n = hak_class_size[c] - HAK_PAD;
-    uint32_t max = hak_tcache_max[c];
-    assert_true(max >= 1);
+    hak_heap_t *h = hak_tls_heap;
+    uint32_t max = h->tl_max[c];
+    assert_true(max >= hak_tcache_max[c] && max <= hak_tcache_cap[c]);
     size_t k = (size_t)max * 2 + 5;
     void **v = calloc(k, sizeof *v);
     assert_non_null(v);
@@ -81,11 +84,12 @@ static void check_flush(unsigned c)
         v[i] = hak_malloc(n);
         assert_non_null(v[i]);
     }
+    h->tl_dry[c] = 0;
     unsigned flushes = 0;
     for (size_t i = 0; i < k; i++) {
-        uint32_t before = hak_heap_count(hak_tls_heap, c);
+        uint32_t before = hak_heap_count(h, c);
         hak_free(v[i]);
-        uint32_t after = hak_heap_count(hak_tls_heap, c);
+        uint32_t after = hak_heap_count(h, c);
         uint32_t want = before + 1 > max ? max / 2 : before + 1;
         if (after != want)
             fail_msg("class %u (max %u): free #%zu took count %u to %u, expected %u", c, max, i,
@@ -93,6 +97,7 @@ static void check_flush(unsigned c)
         if (before + 1 > max)
             flushes++;
         assert_true(after <= max);
+        assert_int_equal(h->tl_max[c], max);
     }
     assert_true(flushes >= 1);
     free(v);
@@ -115,6 +120,13 @@ static void test_flush_at_tcache_max(void **state)
         if (want > 1024)
             want = 1024;
         assert_int_equal(hak_tcache_max[c], want);
+        /* and may grow to 16 times that, at most 1024 blocks */
+        size_t cap = 16 * (size_t)hak_opt(HAK_OPT_TCACHE_BYTES) / hak_class_size[c];
+        if (cap > 1024)
+            cap = 1024;
+        if (cap < want)
+            cap = want;
+        assert_int_equal(hak_tcache_cap[c], cap);
     }
     const unsigned classes[] = {0, 3, 9, 19, 27, 31, 40, 42, HAK_NUM_CLASSES - 1};
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
@@ -127,7 +139,7 @@ static void test_flush_returns_blocks_to_slab(void **state)
 {
     (void)state;
     unsigned c = cls_of(96);
-    uint32_t max = hak_tcache_max[c];
+    uint32_t max = hak_tls_heap->tl_max[c];
     size_t k = max + 1;
     void **v = calloc(k, sizeof *v);
     assert_non_null(v);
@@ -145,6 +157,7 @@ static void test_flush_returns_blocks_to_slab(void **state)
     assert_non_null(s0);
     slab_free_before = s0->free_count;
     size_t freed = 0;
+    hak_tls_heap->tl_dry[c] = 0; /* the overflow below flushes, the bound stays */
     for (size_t i = 0; i < k && hak_heap_count(hak_tls_heap, c) < max; i++, freed++)
         hak_free(v[i]);
     assert_int_equal(hak_heap_count(hak_tls_heap, c), max);
@@ -171,6 +184,91 @@ static void test_flush_returns_blocks_to_slab(void **state)
     hak_free(top);
     for (size_t i = freed; i < k; i++)
         hak_free(v[i]);
+    free(v);
+}
+
+/* Frees k blocks of class c from v; counts the overflows that grew the
+ * list's bound (each doubles it, up to hak_tcache_cap) and those that
+ * flushed (down to half the bound). */
+static void free_counting(void **v, size_t k, unsigned c, uint32_t *grows, uint32_t *flushes)
+{
+    hak_heap_t *h = hak_tls_heap;
+    *grows = *flushes = 0;
+    for (size_t i = 0; i < k; i++) {
+        uint32_t before = hak_heap_count(h, c), max = h->tl_max[c];
+        hak_free(v[i]);
+        uint32_t after = hak_heap_count(h, c);
+        if (before + 1 <= max) {
+            assert_int_equal(after, before + 1);
+        } else if (h->tl_max[c] != max) {
+            (*grows)++;
+            uint32_t cap = hak_tcache_cap[c];
+            assert_int_equal(h->tl_max[c], max < cap - max ? 2 * max : cap);
+            assert_int_equal(after, before + 1);
+        } else {
+            (*flushes)++;
+            assert_int_equal(after, max / 2);
+        }
+        assert_true(h->tl_max[c] <= hak_tcache_cap[c]);
+    }
+}
+
+/* A list that swings between running dry and overflowing doubles its bound
+ * at the first overflow after each dry spell, up to hak_tcache_cap; other
+ * overflows flush. The heap's budget limits the growth, and malloc_trim
+ * puts every bound back. */
+static void test_bound_grows_while_list_swings(void **state)
+{
+    (void)state;
+    hak_heap_t *h = hak_tls_heap;
+    hak_malloc_trim(0);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        assert_int_equal(h->tl_max[c], hak_tcache_max[c]);
+        assert_int_equal(hak_heap_count(h, c), 0);
+    }
+    const uint64_t budget = 32 * (uint64_t)hak_opt(HAK_OPT_TCACHE_BYTES);
+    assert_int_equal(h->tl_grow_left, budget);
+
+    unsigned c = cls_of(200);
+    size_t n = hak_class_size[c] - HAK_PAD, bs = hak_class_size[c];
+    uint32_t base = hak_tcache_max[c], cap = hak_tcache_cap[c];
+    assert_true(cap > base);
+    size_t k = (size_t)cap + 2; /* more than the list ever holds */
+    void **v = calloc(k, sizeof *v);
+    assert_non_null(v);
+    uint32_t want = base, grows, flushes;
+    for (int round = 0; round < 8; round++) {
+        for (size_t i = 0; i < k; i++) {
+            v[i] = hak_malloc(n);
+            assert_non_null(v[i]);
+        }
+        assert_true(h->tl_dry[c]); /* it ran dry: refilled */
+        free_counting(v, k, c, &grows, &flushes);
+        uint32_t prev = want;
+        want = want < cap - want ? 2 * want : cap;
+        assert_int_equal(h->tl_max[c], want);
+        /* once a round (one dry spell), until the cap */
+        assert_int_equal(grows, prev < cap ? 1 : 0);
+        assert_true(flushes >= 1);
+        assert_int_equal(h->tl_grow_left, budget - (uint64_t)(want - base) * bs);
+    }
+    assert_int_equal(h->tl_max[c], cap);
+
+    /* trim: every bound back, the budget refunded */
+    hak_malloc_trim(0);
+    assert_int_equal(h->tl_max[c], base);
+    assert_int_equal(h->tl_grow_left, budget);
+
+    /* out of budget: the list flushes instead of growing */
+    h->tl_grow_left = (uint64_t)base * bs - 1;
+    for (size_t i = 0; i < k; i++)
+        v[i] = hak_malloc(n);
+    free_counting(v, k, c, &grows, &flushes);
+    assert_int_equal(grows, 0);
+    assert_true(flushes >= 1);
+    assert_int_equal(h->tl_max[c], base);
+    hak_malloc_trim(0);
+    assert_int_equal(h->tl_grow_left, budget);
     free(v);
 }
 
@@ -353,9 +451,9 @@ static void test_calloc_zeroes_reused(void **state)
         /* room on the TLS list, so that the free below does not flush */
         void *hold[64];
         size_t nh = 0;
-        while (hak_heap_count(hak_tls_heap, c) + 1 > hak_tcache_max[c] && nh < 64)
+        while (hak_heap_count(hak_tls_heap, c) + 1 > hak_tls_heap->tl_max[c] && nh < 64)
             hold[nh++] = hak_malloc(n);
-        assert_true(hak_heap_count(hak_tls_heap, c) + 1 <= hak_tcache_max[c]);
+        assert_true(hak_heap_count(hak_tls_heap, c) + 1 <= hak_tls_heap->tl_max[c]);
         memset(p, 0xAB, hak_malloc_usable_size(p));
         hak_free(p);
         unsigned char *q = hak_calloc(1, n);
@@ -457,6 +555,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_lifo_order),
     cmocka_unit_test(test_flush_at_tcache_max),
     cmocka_unit_test(test_flush_returns_blocks_to_slab),
+    cmocka_unit_test(test_bound_grows_while_list_swings),
     cmocka_unit_test(test_many_blocks_distinct),
     cmocka_unit_test(test_realloc_across_classes),
     cmocka_unit_test(test_realloc_in_place),
