@@ -213,12 +213,17 @@ static void drain_pending(hak_heap_t *h)
 }
 
 /* ---- bounds of the TLS lists ------------------------------------------ */
-/* Every list back to its starting bound (the lists must be empty). */
-static void reset_bounds(hak_heap_t *h)
+/* Every list of h back to its starting bound and the growth budget
+ * refilled, keeping what the lists hold (a list above its new bound
+ * flushes at its next free). */
+void _hak_heap_reset_bounds(hak_heap_t *h)
 {
+    if (h == &hak_empty_heap)
+        return;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        int32_t held = (int32_t)h->tl_max[c] - h->tl[c].room;
         __atomic_store_n(&h->tl_max[c], hak_tcache_max[c], __ATOMIC_RELAXED);
-        h->tl[c].room = (int32_t)hak_tcache_max[c];
+        h->tl[c].room = (int32_t)hak_tcache_max[c] - held;
         h->tl_dry[c] = 0;
     }
     h->tl_grow_left = tcache_grow_budget;
@@ -268,7 +273,7 @@ static hak_heap_t *heap_create(void)
     if (h) {
         h->live = 1;
         h->rng = (hak_secret ^ (uintptr_t)h) | 1;
-        reset_bounds(h);
+        _hak_heap_reset_bounds(h);
     }
     hak_unlock(&heap_lock);
     if (!h)
@@ -586,7 +591,7 @@ void _hak_heap_collect_all(hak_heap_t *h)
         return;
     drain_pending(h);
     return_cached_blocks(h, true);
-    reset_bounds(h);
+    _hak_heap_reset_bounds(h);
     hak_slab_t *s = h->owned;
     while (s) {
         hak_slab_t *next = s->onext;

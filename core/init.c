@@ -140,6 +140,7 @@ __attribute__((constructor(101))) static void hak_constructor(void)
         _hak_options_init(environ);
         apply_options();
         _hak_heap_setup(); /* bounds depend on the options */
+        _hak_heap_reset_bounds(hak_tls_heap); /* this thread may have a heap already */
     }
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     if (hak_stats_enabled && !hak_opt_strings[HAK_OPT_STATS_FILE])

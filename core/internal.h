@@ -604,6 +604,9 @@ HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
 HAK_HIDDEN void _hak_heap_thread_exit(void);
 HAK_HIDDEN void _hak_heap_setup(void);
+/* Puts h's TLS list bounds back to the starting ones (after malloc_trim,
+ * or when the constructor re-read the options). */
+HAK_HIDDEN void _hak_heap_reset_bounds(struct hak_heap *h);
 /* Fork child: completes notifications cut short by the fork. */
 HAK_HIDDEN void _hak_heap_after_fork_child(void);
 HAK_HIDDEN void _hak_heap_lock(void);

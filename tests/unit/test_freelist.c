@@ -254,7 +254,18 @@ static void test_bound_grows_while_list_swings(void **state)
     }
     assert_int_equal(h->tl_max[c], cap);
 
-    /* trim: every bound back, the budget refunded */
+    /* a reset of the bounds (the constructor re-read the options) keeps
+     * what the lists hold: a list above its new bound flushes next */
+    uint32_t held = hak_heap_count(h, c);
+    assert_true(held > base);
+    _hak_heap_reset_bounds(h);
+    assert_int_equal(h->tl_max[c], base);
+    assert_int_equal(hak_heap_count(h, c), held);
+    assert_int_equal(h->tl_grow_left, budget);
+    void *x = hak_malloc(n);
+    hak_free(x);
+    assert_int_equal(hak_heap_count(h, c), base / 2);
+
     hak_malloc_trim(0);
     assert_int_equal(h->tl_max[c], base);
     assert_int_equal(h->tl_grow_left, budget);
