@@ -248,7 +248,7 @@ static bool grow_bound(hak_heap_t *h, unsigned cls)
     h->tl_grow_left -= bytes;
     __atomic_store_n(&h->tl_max[cls], cur + add, __ATOMIC_RELAXED);
     h->tl[cls].room += (int32_t)add;
-    HAK_STAT(h, tl_grown);
+    HAK_STAT(h, list_grows);
     return true;
 }
 

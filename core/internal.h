@@ -519,7 +519,7 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(warm_hits)                \
     X(warm_misses)              \
     X(flushes)                  \
-    X(tl_grown)                 \
+    X(list_grows)               \
     X(remote_frees)             \
     X(remote_collected)         \
     X(adopted)                  \

@@ -161,7 +161,7 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
         kv(b, json, &f, "tls_hits", t.tls_hits);
         kv(b, json, &f, "refills", t.refills);
         kv(b, json, &f, "flushes", t.flushes);
-        kv(b, json, &f, "list_grows", t.tl_grown);
+        kv(b, json, &f, "list_grows", t.list_grows);
         kv(b, json, &f, "remote_frees", t.remote_frees);
         kv(b, json, &f, "remote_collected", t.remote_collected);
         kv(b, json, &f, "large_allocs", t.large_allocs);

@@ -67,6 +67,34 @@ static void test_lifo_order(void **state)
     hak_free(d);
 }
 
+/* Frees k blocks of class c from v, checking each free: below the list's
+ * bound it adds one to the count; over it, it either grows the bound (by
+ * doubling, up to hak_tcache_cap) or flushes the list down to half the
+ * bound. Counts the grows and the flushes. */
+static void free_counting(void **v, size_t k, unsigned c, uint32_t *grows, uint32_t *flushes)
+{
+    hak_heap_t *h = hak_tls_heap;
+    uint32_t cap = hak_tcache_cap[c];
+    *grows = *flushes = 0;
+    for (size_t i = 0; i < k; i++) {
+        uint32_t before = hak_heap_count(h, c), max = h->tl_max[c];
+        hak_free(v[i]);
+        uint32_t after = hak_heap_count(h, c), now = h->tl_max[c];
+        bool grew = now != max;
+        if (grew && now != (max < cap - max ? 2 * max : cap))
+            fail_msg("class %u: free #%zu took the bound from %u to %u (cap %u)", c, i, max, now,
+                     cap);
+        uint32_t want = before + 1 <= max || grew ? before + 1 : max / 2;
+        if (after != want)
+            fail_msg("class %u (bound %u): free #%zu took count %u to %u, expected %u", c, max, i,
+                     before, after, want);
+        if (before + 1 > max)
+            (*(grew ? grows : flushes))++;
+        else if (grew)
+            fail_msg("class %u: free #%zu grew the bound without an overflow", c, i);
+    }
+}
+
 /* Every free adds one to the list's count until the count would exceed
  * the list's bound; that free flushes the list down to bound / 2. (The
  * list is marked as not having run dry since its last flush: then the
@@ -85,20 +113,10 @@ static void check_flush(unsigned c)
         assert_non_null(v[i]);
     }
     h->tl_dry[c] = 0;
-    unsigned flushes = 0;
-    for (size_t i = 0; i < k; i++) {
-        uint32_t before = hak_heap_count(h, c);
-        hak_free(v[i]);
-        uint32_t after = hak_heap_count(h, c);
-        uint32_t want = before + 1 > max ? max / 2 : before + 1;
-        if (after != want)
-            fail_msg("class %u (max %u): free #%zu took count %u to %u, expected %u", c, max, i,
-                     before, after, want);
-        if (before + 1 > max)
-            flushes++;
-        assert_true(after <= max);
-        assert_int_equal(h->tl_max[c], max);
-    }
+    uint32_t grows, flushes;
+    free_counting(v, k, c, &grows, &flushes);
+    assert_int_equal(grows, 0);
+    assert_int_equal(h->tl_max[c], max);
     assert_true(flushes >= 1);
     free(v);
 }
@@ -185,32 +203,6 @@ static void test_flush_returns_blocks_to_slab(void **state)
     for (size_t i = freed; i < k; i++)
         hak_free(v[i]);
     free(v);
-}
-
-/* Frees k blocks of class c from v; counts the overflows that grew the
- * list's bound (each doubles it, up to hak_tcache_cap) and those that
- * flushed (down to half the bound). */
-static void free_counting(void **v, size_t k, unsigned c, uint32_t *grows, uint32_t *flushes)
-{
-    hak_heap_t *h = hak_tls_heap;
-    *grows = *flushes = 0;
-    for (size_t i = 0; i < k; i++) {
-        uint32_t before = hak_heap_count(h, c), max = h->tl_max[c];
-        hak_free(v[i]);
-        uint32_t after = hak_heap_count(h, c);
-        if (before + 1 <= max) {
-            assert_int_equal(after, before + 1);
-        } else if (h->tl_max[c] != max) {
-            (*grows)++;
-            uint32_t cap = hak_tcache_cap[c];
-            assert_int_equal(h->tl_max[c], max < cap - max ? 2 * max : cap);
-            assert_int_equal(after, before + 1);
-        } else {
-            (*flushes)++;
-            assert_int_equal(after, max / 2);
-        }
-        assert_true(h->tl_max[c] <= hak_tcache_cap[c]);
-    }
 }
 
 /* A list that swings between running dry and overflowing doubles its bound
