@@ -73,6 +73,10 @@ class Cell:
         v = self.tp()
         return statistics.median(v) if v else None
 
+    def tp_by_run(self):
+        """Throughput of each good run, keyed by its run number (its round)."""
+        return {r["run"]: float(r["throughput_ops_s"]) for r in self.ok}
+
     def median_rss(self):
         v = self.rss()
         return statistics.median(v) if v else None
@@ -124,6 +128,17 @@ def best_peer(cells, bench, allocators):
         if m is not None and (best is None or m > best[1]):
             best = (a, m)
     return best
+
+
+def paired_ratio(cell, peer_cell):
+    """Median over the rounds of cell's throughput divided by peer_cell's in the
+    same round (both ran back to back, so a slow spell of the machine hits
+    both); None without a round in common."""
+    if peer_cell is None:
+        return None
+    mine, theirs = cell.tp_by_run(), peer_cell.tp_by_run()
+    ratios = [mine[k] / theirs[k] for k in mine if k in theirs and theirs[k] > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 def geomean(values):
@@ -189,9 +204,12 @@ def summary_lines(cells, benches, allocators):
     for t in targets:
         out.append(f"**{t}** against the peers (throughput ratio > 1 is faster; RSS ratio < 1 is smaller):")
         out.append("")
-        out.append(f"| benchmark | best peer | {t} vs best peer | {t} vs mimalloc | {t} RSS vs mimalloc |")
-        out.append("|---|---|---:|---:|---:|")
-        r_best, r_mi, r_rss = [], [], []
+        out.append(
+            f"| benchmark | best peer | {t} vs best peer | paired, per round | {t} vs mimalloc "
+            f"| {t} RSS vs mimalloc | {t} RSS vs glibc |"
+        )
+        out.append("|---|---|---:|---:|---:|---:|---:|")
+        cols = [[] for _ in range(5)]
         for b in benches:
             c = cells[(b, t)]
             m, rm = c.median_tp(), c.median_rss()
@@ -199,21 +217,28 @@ def summary_lines(cells, benches, allocators):
             mi = cells.get((b, "mimalloc"))
             mi_tp = mi.median_tp() if mi else None
             mi_rss = mi.median_rss() if mi else None
+            gl = cells.get((b, "glibc"))
+            gl_rss = gl.median_rss() if gl else None
             bp_name = f"{bp[0]} ({fmt_ops(bp[1])})" if bp else "-"
             if m is None:
                 label = c.status_label() or "FAIL"
-                out.append(f"| {b} | {bp_name} | {label} | {label} | - |")
+                out.append(f"| {b} | {bp_name} | {label} | {label} | {label} | - | - |")
                 continue
-            vb = m / bp[1] if bp else None
-            vm = m / mi_tp if mi_tp else None
-            vr = rm / mi_rss if (mi_rss and rm is not None) else None
-            r_best.append(vb)
-            r_mi.append(vm)
-            r_rss.append(vr)
-            out.append(f"| {b} | {bp_name} | {fmt_ratio(vb)} | {fmt_ratio(vm)} | {fmt_ratio(vr)} |")
+            vals = [
+                m / bp[1] if bp else None,
+                paired_ratio(c, cells[(b, bp[0])]) if bp else None,
+                m / mi_tp if mi_tp else None,
+                rm / mi_rss if (mi_rss and rm is not None) else None,
+                rm / gl_rss if (gl_rss and rm is not None) else None,
+            ]
+            for col, v in zip(cols, vals):
+                col.append(v)
+            out.append(f"| {b} | {bp_name} | " + " | ".join(fmt_ratio(v) for v in vals) + " |")
+        out.append("| geometric mean | | " + " | ".join(fmt_ratio(geomean(col)) for col in cols) + " |")
+        out.append("")
         out.append(
-            f"| geometric mean | | {fmt_ratio(geomean(r_best))} | {fmt_ratio(geomean(r_mi))} "
-            f"| {fmt_ratio(geomean(r_rss))} |"
+            f"(paired: the median over the rounds of {t}'s throughput divided by the "
+            "best peer's in the same round; the runs of a round are back to back.)"
         )
         out.append("")
     return out
