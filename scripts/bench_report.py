@@ -132,8 +132,8 @@ def best_peer(cells, bench, allocators):
 
 def paired_ratio(cell, peer_cell):
     """Median over the rounds of cell's throughput divided by peer_cell's in the
-    same round (both ran back to back, so a slow spell of the machine hits
-    both); None without a round in common."""
+    same round (a round runs every allocator once, one after the other, so a
+    slow spell of the machine hits both); None without a round in common."""
     if peer_cell is None:
         return None
     mine, theirs = cell.tp_by_run(), peer_cell.tp_by_run()
@@ -238,7 +238,7 @@ def summary_lines(cells, benches, allocators):
         out.append("")
         out.append(
             f"(paired: the median over the rounds of {t}'s throughput divided by the "
-            "best peer's in the same round; the runs of a round are back to back.)"
+            "best peer's in the same round, where every allocator runs once, one after the other.)"
         )
         out.append("")
     return out
