@@ -134,8 +134,6 @@ def paired_ratio(cell, peer_cell):
     """Median over the rounds of cell's throughput divided by peer_cell's in the
     same round (a round runs every allocator once, one after the other, so a
     slow spell of the machine hits both); None without a round in common."""
-    if peer_cell is None:
-        return None
     mine, theirs = cell.tp_by_run(), peer_cell.tp_by_run()
     ratios = [mine[k] / theirs[k] for k in mine if k in theirs and theirs[k] > 0]
     return statistics.median(ratios) if ratios else None
