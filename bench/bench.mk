@@ -15,6 +15,8 @@
 #                               allocator benchmarks; see scripts/bench.sh --extra)
 #   make bench-extra RUNS=3 BENCHES="x_mstress x_cfrac"
 #   make bench-extra-smoke      every extra benchmark briefly on hakmem and glibc
+#   make bench-latency          p50..p99.9 of malloc and free, all five allocators
+#                               in interleaved rounds (ROUNDS=5; scripts/latency.sh)
 #
 # Building without the top-level Makefile also works:
 #   make -f bench/bench.mk bench-build
@@ -44,7 +46,7 @@ BENCH_ENV = HAKMEM_SO="$(abspath $(HAKMEM_SO))" \
 	$(if $(RUNS),RUNS="$(RUNS)") $(if $(QUICK),QUICK="$(QUICK)") \
 	$(if $(BENCHES),BENCHES="$(BENCHES)") $(if $(ALLOCATORS),ALLOCATORS="$(ALLOCATORS)")
 
-.PHONY: bench-build bench bench-smoke bench-extra bench-extra-smoke bench-clean
+.PHONY: bench-build bench bench-smoke bench-extra bench-extra-smoke bench-latency bench-clean
 
 bench-build: $(BENCH_BINS) $(BENCH_EXTRA_BINS) $(BENCH_FAULTY)
 
@@ -73,6 +75,10 @@ bench-extra: bench-build lib
 
 bench-extra-smoke: bench-build lib
 	$(BENCH_ENV) "$(BENCH_TOP)/scripts/bench_smoke.sh" --extra
+
+bench-latency: bench-build lib
+	$(BENCH_ENV) $(if $(ROUNDS),ROUNDS="$(ROUNDS)") $(if $(LAT_ARGS),LAT_ARGS="$(LAT_ARGS)") \
+		"$(BENCH_TOP)/scripts/latency.sh"
 
 bench-clean:
 	rm -rf "$(BENCH_OUT)"

@@ -12,6 +12,11 @@
   bench_report.py soak NAME=soak.csv [NAME=soak.csv ...] [--warmup S] [--window S]
       Throughput and RSS drift of soak runs: the average of the last window
       against the first window after the warm-up.
+
+  bench_report.py latency latency.csv [--allocators "a b ..."]
+      Latency percentiles of malloc and free over interleaved rounds
+      (scripts/latency.sh): medians per allocator, every round's p99 and
+      p99.9, and hakmem against the best peer.
 """
 import argparse
 import collections
@@ -447,6 +452,92 @@ def cmd_soak(args):
     return status
 
 
+# ---------------------------------------------------------------------------
+# latency
+
+LAT_OPS = ["malloc", "free"]
+LAT_PCTS = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
+LAT_TAIL = [("p99", "p99"), ("p999", "p99.9")]
+
+
+def fmt_ns(v):
+    return "-" if v is None else f"{v:g}"
+
+
+def cmd_latency(args):
+    rows = read_results(args.csv)
+    allocators = args.allocators.split() or ordered_unique(r["allocator"] for r in rows)
+    # lat[(allocator, op, pct)] = {round: ns}; status[allocator] = Counter
+    lat = collections.defaultdict(dict)
+    status = {a: collections.Counter() for a in allocators}
+    for r in rows:
+        a = r["allocator"]
+        if a not in status:
+            continue
+        if r["status"] != "ok":
+            status[a][r["status"]] += 1
+            continue
+        if r["op"] not in LAT_OPS:
+            continue
+        status[a]["ok"] += 1
+        for key, _ in LAT_PCTS:
+            lat[(a, r["op"], key)][r["round"]] = float(r[key])
+
+    def med(a, op, key):
+        v = list(lat.get((a, op, key), {}).values())
+        return statistics.median(v) if v else None
+
+    def note(a):
+        bad = {k: n for k, n in status[a].items() if k != "ok"}
+        return ", ".join(f"{n} {k}" for k, n in sorted(bad.items()))
+
+    print("Medians over the rounds, ns (timer overhead included):")
+    print()
+    print("| allocator | malloc p50 / p90 / p99 / p99.9 | free p50 / p90 / p99 / p99.9 | rounds | failed |")
+    print("|---|---|---|---:|---|")
+    for a in allocators:
+        cols = [" / ".join(fmt_ns(med(a, op, k)) for k, _ in LAT_PCTS) for op in LAT_OPS]
+        print(f"| {a} | {cols[0]} | {cols[1]} | {status[a]['ok'] // 2} | {note(a)} |")
+    print()
+    print("Every round (in round order):")
+    print()
+    heads = [f"{op} {name}" for op in LAT_OPS for _, name in LAT_TAIL]
+    print("| allocator | " + " | ".join(heads) + " |")
+    print("|---|" + "---|" * len(heads))
+    for a in allocators:
+        cols = []
+        for op in LAT_OPS:
+            for key, _ in LAT_TAIL:
+                byr = lat.get((a, op, key), {})
+                cols.append(", ".join(fmt_ns(byr[k]) for k in sorted(byr, key=int)) or "-")
+        print(f"| {a} | " + " | ".join(cols) + " |")
+    if "hakmem" not in allocators:
+        return 0
+    peers = [a for a in allocators if a in PEERS]
+    print()
+    print("hakmem against the best peer (the lowest median among the peers; "
+          "\"rounds at or below\": rounds in which hakmem's figure was at most "
+          "the lowest of that round's peers):")
+    print()
+    print("| percentile | hakmem | best peer | rounds at or below | no worse? |")
+    print("|---|---:|---|---:|---|")
+    for op in LAT_OPS:
+        for key, name in LAT_TAIL:
+            mine = med("hakmem", op, key)
+            meds = [(med(p, op, key), p) for p in peers if med(p, op, key) is not None]
+            if mine is None or not meds:
+                print(f"| {op} {name} | {fmt_ns(mine)} | - | - | - |")
+                continue
+            best, who = min(meds)
+            byr = lat[("hakmem", op, key)]
+            rounds = [k for k in byr if all(k in lat.get((p, op, key), {}) for p in peers)]
+            at_or_below = sum(1 for k in rounds if byr[k] <= min(lat[(p, op, key)][k] for p in peers))
+            verdict = "yes" if mine <= best else f"no (+{mine - best:g} ns)"
+            print(f"| {op} {name} | {fmt_ns(mine)} | {who} {fmt_ns(best)} "
+                  f"| {at_or_below}/{len(rounds)} | {verdict} |")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -464,9 +555,14 @@ def main():
     s.add_argument("--window", type=float, default=None, help="seconds averaged at each end")
     s.add_argument("--max-rss-drift", type=float, default=0.05)
     s.add_argument("--max-tp-drop", type=float, default=0.05)
+    lt = sub.add_parser("latency", help="latency percentiles over rounds")
+    lt.add_argument("csv")
+    lt.add_argument("--allocators", default="")
     args = p.parse_args()
     if args.cmd == "table":
         return cmd_table(args)
+    if args.cmd == "latency":
+        return cmd_latency(args)
     return cmd_soak(args)
 
 

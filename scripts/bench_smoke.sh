@@ -182,6 +182,25 @@ for cmd in "${FAULTY_CMDS[@]}"; do
     fi
 done
 
+# The latency comparison script: one short round, its report complete.
+if [ "$EXTRA" = 0 ]; then
+    log "== scripts/latency.sh (one short round)"
+    lat_allocs=$(for a in $ALLOCS; do allocator_so "$a" >/dev/null && printf '%s ' "$a"; done)
+    # hakmem against a peer: a verdict row for malloc and free, p99 and p99.9
+    verdicts=0
+    case " $lat_allocs" in *" hakmem "*) [ "$(echo $lat_allocs | wc -w)" -gt 1 ] && verdicts=4 ;; esac
+    if {
+        ROUNDS=1 LAT_ARGS="100000 1024 7" ALLOCATORS="$lat_allocs" OUT_DIR=$TMP/lat \
+            RUN_TIMEOUT=$TIMEOUT_S "$BENCH_ROOT/scripts/latency.sh" >"$TMP/out" 2>"$TMP/err"
+    } && [ "$(grep -c '^| \(malloc\|free\) p99' "$TMP/out")" = "$verdicts" ] &&
+        [ "$(grep -c ',ok,' "$TMP/lat/latency.csv")" = $((2 * $(echo $lat_allocs | wc -w))) ]; then
+        pass "latency.sh: a row per allocator and operation, $verdicts verdict rows"
+    else
+        fail "latency.sh" "no complete report (see its output)"
+        head -n 20 "$TMP/out" | sed 's/^/        /' >&2
+    fi
+fi
+
 if [ "$failed" -gt 0 ]; then
     log ""
     log "failures:"
