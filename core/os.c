@@ -11,6 +11,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -261,8 +264,12 @@ size_t _hak_os_rss_bytes(size_t *peak)
         }
     }
     if (peak) {
+        /* ru_maxrss lags: the kernel folds the current RSS into it only
+         * now and then, so it can read below what statm just said */
         struct rusage ru;
         *peak = getrusage(RUSAGE_SELF, &ru) == 0 ? (size_t)ru.ru_maxrss * 1024u : 0;
+        if (*peak < rss)
+            *peak = rss;
     }
     errno = saved;
     return rss;
@@ -271,14 +278,34 @@ size_t _hak_os_rss_bytes(size_t *peak)
 void _hak_os_write_fd(int fd, const char *s, size_t n)
 {
     int saved = errno;
+    /* A report to a pipe whose reader is gone must not kill the program:
+     * SIGPIPE is blocked around the writes, and one they raise is taken
+     * back before the mask is restored. A SIGPIPE that was already pending
+     * (the program's own) is left as it was. */
+    sigset_t pipe_set, old_mask, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    bool masked = pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask) == 0;
+    bool was_pending = masked && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    bool broken = false;
     while (n > 0) {
         ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && errno == EPIPE)
+            broken = true;
         if (w <= 0)
             break;
         s += w;
         n -= (size_t)w;
+    }
+    if (masked) {
+        if (broken && !was_pending) {
+            static const struct timespec now = {0, 0};
+            while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR) {
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     }
     errno = saved;
 }
