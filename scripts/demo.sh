@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, for a newcomer: build hakmem, run a real program under it
 # with its statistics shown, then compare it with glibc, mimalloc, jemalloc
-# and tcmalloc on the benchmark suite (medians of RUNS interleaved runs).
-#   scripts/demo.sh            (make demo)     RUNS=3 by default here
+# and tcmalloc on the benchmark suite (medians of RUNS interleaved runs)
+# and on the tail latency of malloc and free (ROUNDS interleaved rounds).
+#   scripts/demo.sh            (make demo)     RUNS=3 and ROUNDS=3 by default here
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIB="$PWD/build/libhakmem.so"
@@ -23,3 +24,7 @@ HAKMEM_STATS=1 LD_PRELOAD="$LIB" "$PY" -c "$prog"
 echo
 echo "== 2. The benchmark comparison (make bench RUNS=${RUNS:-3})"
 make --no-print-directory bench RUNS="${RUNS:-3}"
+
+echo
+echo "== 3. Tail latency of malloc and free (make bench-latency ROUNDS=${ROUNDS:-3})"
+make --no-print-directory bench-latency ROUNDS="${ROUNDS:-3}"
