@@ -163,38 +163,7 @@ need_time || die "/usr/bin/time is required (Debian package 'time')"
 need_cmd timeout coreutils || die "timeout (coreutils) is required"
 need_cmd python3 python3 || die "python3 is required for the report"
 need_cmd gnuplot gnuplot-nox || log "warning: gnuplot unavailable, no chart"
-ensure_allocators $ALLOCATORS
-need_bench_bins
-bench_lock "$OUT_DIR"
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-declare -A SO AVAILABLE
-for a in $ALLOCATORS; do
-    if so=$(allocator_so "$a"); then
-        if [ "$a" = hakmem ]; then
-            # Run a private copy, so a rebuild during the run changes nothing.
-            cp -L "$so" "$TMP/libhakmem.so" || die "cannot copy $so"
-            HAKMEM_SHA=$(sha256sum "$TMP/libhakmem.so" | cut -c1-12)
-            so=$TMP/libhakmem.so
-        fi
-        SO[$a]=$so
-        AVAILABLE[$a]=1
-        if [ "$a" = hakmem ]; then
-            log "allocator hakmem: $HAKMEM_SO (run from a private copy, sha256 $HAKMEM_SHA)"
-        else
-            log "allocator $a: ${so:-(none, system malloc)}"
-        fi
-    else
-        AVAILABLE[$a]=0
-        if [ "$a" = hakmem ]; then
-            log "allocator hakmem: missing ($HAKMEM_SO not built; run 'make lib')"
-        else
-            log "allocator $a: missing"
-        fi
-    fi
-done
+prepare_runs "$OUT_DIR" $ALLOCATORS
 
 # ---- metadata --------------------------------------------------------------
 CMDLINE="RUNS=$RUNS QUICK=$QUICK"
@@ -206,14 +175,7 @@ META=$TMP/meta.txt
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "command: $CMDLINE"
-    echo "host: $(uname -srm), $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)"
-    echo "glibc: $(ldd --version 2>/dev/null | head -n1 | awk '{print $NF}')"
-    for a in mimalloc jemalloc tcmalloc; do echo "$a: $(peer_version $a)"; done
-    if [ "${AVAILABLE[hakmem]:-0}" = 1 ]; then
-        echo "hakmem: $HAKMEM_SO (tree $(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?'), sha256 $HAKMEM_SHA)"
-    else
-        echo "hakmem: missing"
-    fi
+    machine_meta
     echo "runs: $RUNS per allocator and benchmark, interleaved"
     echo "pinning: single-threaded benchmarks on CPU $PIN_CPU (taskset)"
     for b in $BENCHES; do echo "bench $b: $(bench_cmd "$b")"; done

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # scripts/bench_lib.sh -- helpers shared by the benchmark scripts.
-# Sourced (not run) by bench.sh, bench_smoke.sh, syscalls.sh and soak.sh.
+# Sourced (not run) by bench.sh, bench_smoke.sh, latency.sh, syscalls.sh and
+# soak.sh.
 #
 # Environment:
 #   HAKMEM_SO   hakmem shared library (default build/libhakmem.so)
@@ -178,6 +179,67 @@ bench_lock() {
     if ! flock -n 9; then
         log "another benchmark run is using $1; waiting for it to finish..."
         flock 9
+    fi
+}
+
+# resolve_allocators TMPDIR NAME...: fills the associative arrays SO (what
+# to put in LD_PRELOAD) and AVAILABLE (1 or 0) for each NAME and logs each.
+# hakmem runs from a private copy in TMPDIR, so that a rebuild during the
+# run changes nothing; HAKMEM_SHA is set to the copy's checksum.
+resolve_allocators() {
+    local tmp=$1 a so
+    shift
+    declare -gA SO AVAILABLE
+    for a in "$@"; do
+        if so=$(allocator_so "$a"); then
+            if [ "$a" = hakmem ]; then
+                cp -L "$so" "$tmp/libhakmem.so" || die "cannot copy $so"
+                HAKMEM_SHA=$(sha256sum "$tmp/libhakmem.so" | cut -c1-12)
+                so=$tmp/libhakmem.so
+                log "allocator hakmem: $HAKMEM_SO (run from a private copy, sha256 $HAKMEM_SHA)"
+            else
+                log "allocator $a: ${so:-(none, system malloc)}"
+            fi
+            # shellcheck disable=SC2034  # read by the scripts that source this file
+            SO[$a]=$so
+            AVAILABLE[$a]=1
+        else
+            AVAILABLE[$a]=0
+            if [ "$a" = hakmem ]; then
+                log "allocator hakmem: missing ($HAKMEM_SO not built; run 'make lib')"
+            else
+                log "allocator $a: missing"
+            fi
+        fi
+    done
+}
+
+# prepare_runs OUT_DIR NAME...: what a timing script does before its runs:
+# installs missing peers among NAMEs, builds the benchmarks, takes OUT_DIR's
+# lock, makes the scratch directory TMP (removed at exit) and resolves the
+# allocators (resolve_allocators).
+prepare_runs() {
+    local out=$1
+    shift
+    ensure_allocators "$@"
+    need_bench_bins
+    bench_lock "$out"
+    TMP=$(mktemp -d)
+    trap 'rm -rf "$TMP"' EXIT
+    resolve_allocators "$TMP" "$@"
+}
+
+# machine_meta: the lines of a results header that name the machine and
+# the allocators' versions (after resolve_allocators).
+machine_meta() {
+    local a
+    echo "host: $(uname -srm), $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)"
+    echo "glibc: $(ldd --version 2>/dev/null | head -n1 | awk '{print $NF}')"
+    for a in mimalloc jemalloc tcmalloc; do echo "$a: $(peer_version $a)"; done
+    if [ "${AVAILABLE[hakmem]:-0}" = 1 ]; then
+        echo "hakmem: $HAKMEM_SO (tree $(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?'), sha256 $HAKMEM_SHA)"
+    else
+        echo "hakmem: missing"
     fi
 }
 

@@ -66,41 +66,13 @@ PIN=()
 
 need_cmd timeout coreutils || die "timeout (coreutils) is required"
 need_cmd python3 python3 || die "python3 is required for the report"
-ensure_allocators $ALLOCATORS
-need_bench_bins
-bench_lock "$OUT_DIR"
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-declare -A SO AVAILABLE
-for a in $ALLOCATORS; do
-    if so=$(allocator_so "$a"); then
-        if [ "$a" = hakmem ]; then
-            # a private copy: a rebuild during the run changes nothing
-            cp -L "$so" "$TMP/libhakmem.so" || die "cannot copy $so"
-            HAKMEM_SHA=$(sha256sum "$TMP/libhakmem.so" | cut -c1-12)
-            so=$TMP/libhakmem.so
-        fi
-        SO[$a]=$so
-        AVAILABLE[$a]=1
-        log "allocator $a: ${so:-(none, system malloc)}"
-    else
-        AVAILABLE[$a]=0
-        log "allocator $a: missing"
-    fi
-done
+prepare_runs "$OUT_DIR" $ALLOCATORS
 
 META=$TMP/meta.txt
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "command: ROUNDS=$ROUNDS LAT_ARGS=\"$LAT_ARGS\" scripts/latency.sh"
-    echo "host: $(uname -srm), $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)"
-    echo "glibc: $(ldd --version 2>/dev/null | head -n1 | awk '{print $NF}')"
-    for a in mimalloc jemalloc tcmalloc; do echo "$a: $(peer_version $a)"; done
-    if [ "${AVAILABLE[hakmem]:-0}" = 1 ]; then
-        echo "hakmem: $HAKMEM_SO (tree $(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo '?'), sha256 $HAKMEM_SHA)"
-    fi
+    machine_meta
     echo "workload: random_mixed $LAT_ARGS --latency, pinned to CPU $PIN_CPU"
     echo "rounds: $ROUNDS, the allocators' order moving by one place each round"
 } >"$META"
