@@ -221,7 +221,7 @@ void _hak_heap_reset_bounds(hak_heap_t *h)
     if (h == &hak_empty_heap)
         return;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        int32_t held = (int32_t)h->tl_max[c] - h->tl[c].room;
+        int32_t held = (int32_t)hak_heap_count(h, c);
         __atomic_store_n(&h->tl_max[c], hak_tcache_max[c], __ATOMIC_RELAXED);
         h->tl[c].room = (int32_t)hak_tcache_max[c] - held;
         h->tl_dry[c] = 0;

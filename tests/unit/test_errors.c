@@ -357,7 +357,6 @@ static void test_other_entry_points(void **state)
     hak_free(p);
 }
 
-/* Abort mode: the report, then SIGABRT. */
 /* SuperSlabs made while the record table has a single slot (as when it
  * cannot be mapped in full) share that slot: the first takes it, the others
  * publish no records, and free() of their blocks takes the slow path. Their
@@ -408,6 +407,7 @@ static void test_superslab_without_record_slot(void **state)
     free(v);
 }
 
+/* Abort mode: the report, then SIGABRT. */
 static void test_abort_mode(void **state)
 {
     (void)state;
