@@ -457,7 +457,7 @@ def cmd_soak(args):
 
 LAT_OPS = ["malloc", "free"]
 LAT_PCTS = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
-LAT_TAIL = [("p99", "p99"), ("p999", "p99.9")]
+LAT_TAIL = LAT_PCTS[2:]
 
 
 def fmt_ns(v):
@@ -467,19 +467,18 @@ def fmt_ns(v):
 def cmd_latency(args):
     rows = read_results(args.csv)
     allocators = args.allocators.split() or ordered_unique(r["allocator"] for r in rows)
-    # lat[(allocator, op, pct)] = {round: ns}; status[allocator] = Counter
+    # lat[(allocator, op, pct)] = {round: ns}; failed[allocator] = Counter of statuses
     lat = collections.defaultdict(dict)
-    status = {a: collections.Counter() for a in allocators}
+    failed = {a: collections.Counter() for a in allocators}
     for r in rows:
         a = r["allocator"]
-        if a not in status:
+        if a not in failed:
             continue
         if r["status"] != "ok":
-            status[a][r["status"]] += 1
+            failed[a][r["status"]] += 1
             continue
         if r["op"] not in LAT_OPS:
             continue
-        status[a]["ok"] += 1
         for key, _ in LAT_PCTS:
             lat[(a, r["op"], key)][r["round"]] = float(r[key])
 
@@ -488,8 +487,7 @@ def cmd_latency(args):
         return statistics.median(v) if v else None
 
     def note(a):
-        bad = {k: n for k, n in status[a].items() if k != "ok"}
-        return ", ".join(f"{n} {k}" for k, n in sorted(bad.items()))
+        return ", ".join(f"{n} {k}" for k, n in sorted(failed[a].items()))
 
     print("Medians over the rounds, ns (timer overhead included):")
     print()
@@ -497,7 +495,8 @@ def cmd_latency(args):
     print("|---|---|---|---:|---|")
     for a in allocators:
         cols = [" / ".join(fmt_ns(med(a, op, k)) for k, _ in LAT_PCTS) for op in LAT_OPS]
-        print(f"| {a} | {cols[0]} | {cols[1]} | {status[a]['ok'] // 2} | {note(a)} |")
+        rounds = len(lat.get((a, "malloc", "p50"), {}))
+        print(f"| {a} | {cols[0]} | {cols[1]} | {rounds} | {note(a)} |")
     print()
     print("Every round (in round order):")
     print()
@@ -524,7 +523,7 @@ def cmd_latency(args):
     for op in LAT_OPS:
         for key, name in LAT_TAIL:
             mine = med("hakmem", op, key)
-            meds = [(med(p, op, key), p) for p in peers if med(p, op, key) is not None]
+            meds = [(m, p) for p in peers if (m := med(p, op, key)) is not None]
             if mine is None or not meds:
                 print(f"| {op} {name} | {fmt_ns(mine)} | - | - | - |")
                 continue
