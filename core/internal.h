@@ -656,6 +656,7 @@ typedef enum {
     HAK_OPT_PURGE_DELAY_MS,
     HAK_OPT_MADVISE_BATCH,    /* ranges per purge batch                     */
     HAK_OPT_LARGE_CACHE,      /* bytes of freed large spans kept            */
+    HAK_OPT_LARGE_CACHE_LIVE, /* ... or up to this % of live large bytes    */
     HAK_OPT_SS_CACHE,         /* empty SuperSlabs kept mapped               */
     HAK_OPT_THP,              /* transparent huge pages on SuperSlabs       */
     HAK_OPT_WARM_POOL_STATS,

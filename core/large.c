@@ -26,7 +26,9 @@
  * piece) and the pieces stay free. Free spans sit in size-segregated bins
  * (four per power of two of the page count), one set per kind.
  *
- * Dirty free bytes are bounded by HAKMEM_LARGE_CACHE: beyond it the least
+ * Dirty free bytes are bounded by HAKMEM_LARGE_CACHE, or by
+ * HAKMEM_LARGE_CACHE_LIVE percent of the live large bytes if that is more
+ * (cache_cap_locked): beyond the bound the least
  * recently freed dirty spans are purged (madvise, batched by os.c; a span
  * only partly over the bound is cut and only its tail purged) and become
  * clean. Dirty spans freed longer than HAKMEM_PURGE_DELAY_MS ago are purged
@@ -42,7 +44,7 @@
  * page, with another guard page after the block). The record is found
  * through the registry by the chunk of the user pointer; every such mapping
  * starts on a chunk boundary. Freed ones go to a cache (most recent first,
- * bounded by HAKMEM_LARGE_CACHE bytes, blocks above half of it are unmapped
+ * bounded by the same bound, blocks above half of it are unmapped
  * at once), are purged after the purge delay and beyond the bound the
  * oldest are unmapped; a request with no close fit may split a bigger one on
  * a 2 MiB boundary, and a block being cached absorbs cached blocks that
@@ -681,12 +683,28 @@ static size_t purge_to_bound_locked(size_t cap)
     return n;
 }
 
-/* HAKMEM_LARGE_CACHE bounds the cached dedicated mappings and the dirty
- * arena spans together: the cached mappings go first (oldest first), then
- * dirty spans are purged. */
-static void bound_locked(void)
+/* The bound on the cached dedicated mappings and the dirty arena spans
+ * together: HAKMEM_LARGE_CACHE, or HAKMEM_LARGE_CACHE_LIVE percent of the
+ * bytes in live large blocks if that is more. A program that keeps hundreds
+ * of MiB in large blocks and replaces them with blocks of other sizes needs
+ * free space of about that size to place the next one on resident pages;
+ * with a fixed bound below it, every replacement purged old spans and
+ * faulted fresh pages in (a 300 MiB heap of 5-25 MiB buffers: twice the
+ * run time of a bound at its live size). */
+static size_t cache_cap_locked(void)
 {
     size_t cap = (size_t)hak_opt(HAK_OPT_LARGE_CACHE);
+    uint64_t pct = (uint64_t)hak_opt(HAK_OPT_LARGE_CACHE_LIVE);
+    uint64_t by_live = live_bytes / 100 * pct + live_bytes % 100 * pct / 100;
+    return by_live > cap ? (size_t)by_live : cap;
+}
+
+/* The bound (cache_cap_locked) applies to the cached dedicated mappings
+ * and the dirty arena spans together: the cached mappings go first (oldest
+ * first), then dirty spans are purged. */
+static void bound_locked(void)
+{
+    size_t cap = cache_cap_locked();
     evict_locked(cap > dirty_bytes ? cap - dirty_bytes : 0);
     purge_to_bound_locked(cap - cache_bytes);
 }
@@ -793,7 +811,7 @@ void _hak_large_free(hak_large_t *l)
     hak_lock(&large_lock);
     live_n--;
     live_bytes -= l->map_size;
-    size_t cap = (size_t)hak_opt(HAK_OPT_LARGE_CACHE);
+    size_t cap = cache_cap_locked();
     if (l->arena) {
         arena_free_locked(l);
     } else if (l->map_size > cap / 2) {

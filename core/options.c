@@ -37,6 +37,8 @@ const hak_option_t hak_options[HAK_OPT_COUNT] = {
                                "ranges collected before a batch of madvise calls is issued"},
     [HAK_OPT_LARGE_CACHE] = {"LARGE_CACHE", HAK_OT_SIZE, 128 * MIB, 0, 64 * GIB, NULL,
                              "bytes of freed large blocks kept resident for reuse"},
+    [HAK_OPT_LARGE_CACHE_LIVE] = {"LARGE_CACHE_LIVE", HAK_OT_INT, 100, 0, 1000, NULL,
+                                  "while large blocks are live, freed large bytes kept resident may also reach this percentage of the live ones (the bigger of the two bounds applies)"},
     [HAK_OPT_SS_CACHE] = {"SS_CACHE", HAK_OT_INT, 8, 0, 4096, NULL,
                           "empty SuperSlabs (2 MiB each) kept mapped for reuse"},
     [HAK_OPT_THP] = {"THP", HAK_OT_BOOL, 0, 0, 1, NULL,

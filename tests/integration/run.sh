@@ -32,7 +32,7 @@ LINKED_TESTS="linked static"
 STATS_TESTS="prodcons thread_churn fork_mt"
 # ... or with every cache off and memory returned to the OS at once.
 TIGHT_TESTS="prodcons thread_churn calloc_zero realloc_bounds enomem errno_free"
-TIGHT_ENV=(HAKMEM_TCACHE_BYTES=1K HAKMEM_WARM_POOL=0 HAKMEM_SS_CACHE=0 HAKMEM_LARGE_CACHE=0
+TIGHT_ENV=(HAKMEM_TCACHE_BYTES=1K HAKMEM_WARM_POOL=0 HAKMEM_SS_CACHE=0 HAKMEM_LARGE_CACHE=0 HAKMEM_LARGE_CACHE_LIVE=0
            HAKMEM_PURGE_DELAY_MS=0)
 
 passed=0

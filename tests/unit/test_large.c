@@ -21,6 +21,7 @@ static int restore_options(void **state)
     (void)state;
     hak_opt_values[HAK_OPT_PURGE_DELAY_MS] = hak_options[HAK_OPT_PURGE_DELAY_MS].def;
     hak_opt_values[HAK_OPT_LARGE_CACHE] = hak_options[HAK_OPT_LARGE_CACHE].def;
+    hak_opt_values[HAK_OPT_LARGE_CACHE_LIVE] = hak_options[HAK_OPT_LARGE_CACHE_LIVE].def;
     return 0;
 }
 
@@ -271,6 +272,43 @@ static void test_cache_bound(void **state)
     assert_int_equal(cbytes, 0);
 }
 
+/* While more bytes are live in large blocks than HAKMEM_LARGE_CACHE, freed
+ * ones stay resident up to HAKMEM_LARGE_CACHE_LIVE percent of the live
+ * bytes (100 by default); with 0, the fixed bound alone applies. */
+static void test_cache_bound_follows_live(void **state)
+{
+    (void)state;
+    hak_opt_values[HAK_OPT_LARGE_CACHE] = 8 * MiB;
+    for (int pct = 100; pct >= 0; pct -= 100) {
+        hak_opt_values[HAK_OPT_LARGE_CACHE_LIVE] = pct;
+        hak_malloc_trim(0);
+        uint64_t live, lbytes0, lbytes, cached, cbytes;
+        _hak_large_counts(&live, &lbytes0, &cached, &cbytes);
+        assert_int_equal(cbytes, 0);
+        char *v[6];
+        for (int i = 0; i < 6; i++) {
+            v[i] = hak_malloc(4 * MiB);
+            assert_non_null(v[i]);
+            memset(v[i], i + 1, 4 * MiB);
+        }
+        for (int i = 0; i < 3; i++)
+            hak_free(v[i]);
+        _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+        assert_int_equal(lbytes - lbytes0, 12 * MiB);
+        /* 12 MiB live: all 12 MiB freed stay (pct 100), or 8 MiB at most */
+        if (pct ? cbytes < 12 * MiB : cbytes > 8 * MiB)
+            fail_msg("HAKMEM_LARGE_CACHE_LIVE=%d: %llu bytes kept", pct,
+                     (unsigned long long)cbytes);
+        for (int i = 3; i < 6; i++) {
+            assert_true(all_bytes(v[i], 4 * MiB, (unsigned char)(i + 1)));
+            hak_free(v[i]);
+        }
+        /* nothing live any more: the fixed bound */
+        _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+        assert_true(cbytes <= 8 * MiB);
+    }
+}
+
 /* Arena spans: neighbours freed merge into one free span, realloc grows
  * into a free span that follows, shrinking gives the tail back, and the
  * merged memory serves a bigger request without a system call. */
@@ -325,6 +363,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_posix_memalign_large_alignment),
     cmocka_unit_test(test_uncacheable_unmapped),
     cmocka_unit_test_teardown(test_cache_bound, restore_options),
+    cmocka_unit_test_teardown(test_cache_bound_follows_live, restore_options),
     cmocka_unit_test(test_arena_spans),
 };
 

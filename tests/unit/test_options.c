@@ -87,6 +87,7 @@ static void test_defaults(void **state)
     assert_int_equal(hak_opt(HAK_OPT_TCACHE_BYTES), 64 * 1024);
     assert_int_equal(hak_opt(HAK_OPT_MADVISE_BATCH), 64);
     assert_int_equal(hak_opt(HAK_OPT_LARGE_CACHE), 128LL << 20);
+    assert_int_equal(hak_opt(HAK_OPT_LARGE_CACHE_LIVE), 100);
     /* an environment without HAKMEM_ variables: defaults, silence */
     LOAD("PATH=/usr/bin:/bin", "HOME=/root", "HAKMEM", "HAKMEMSTATS=1", "XHAKMEM_STATS=1",
          "hakmem_stats=1", "LANG=C");
@@ -161,6 +162,8 @@ static void test_numbers_and_sizes(void **state)
     opt_accepts("HAKMEM_LARGE_CACHE=64G", HAK_OPT_LARGE_CACHE, 64LL << 30);
     opt_accepts("HAKMEM_LARGE_CACHE=512m", HAK_OPT_LARGE_CACHE, 512LL << 20);
     opt_accepts("HAKMEM_LARGE_CACHE=0", HAK_OPT_LARGE_CACHE, 0);
+    opt_accepts("HAKMEM_LARGE_CACHE_LIVE=0", HAK_OPT_LARGE_CACHE_LIVE, 0);
+    opt_accepts("HAKMEM_LARGE_CACHE_LIVE=1000", HAK_OPT_LARGE_CACHE_LIVE, 1000);
     opt_accepts("HAKMEM_SS_CACHE=4096", HAK_OPT_SS_CACHE, 4096);
 }
 
@@ -176,6 +179,8 @@ static void test_out_of_range_and_garbage(void **state)
     opt_rejects("HAKMEM_LARGE_CACHE=65G", HAK_OPT_LARGE_CACHE);
     opt_rejects("HAKMEM_LARGE_CACHE=99999999999999999999", HAK_OPT_LARGE_CACHE);
     opt_rejects("HAKMEM_LARGE_CACHE=9999999999G", HAK_OPT_LARGE_CACHE);
+    opt_rejects("HAKMEM_LARGE_CACHE_LIVE=1001", HAK_OPT_LARGE_CACHE_LIVE);
+    opt_rejects("HAKMEM_LARGE_CACHE_LIVE=50%", HAK_OPT_LARGE_CACHE_LIVE);
     opt_rejects("HAKMEM_WARM_POOL=65", HAK_OPT_WARM_POOL);
     opt_rejects("HAKMEM_WARM_POOL=abc", HAK_OPT_WARM_POOL);
     opt_rejects("HAKMEM_WARM_POOL=10K", HAK_OPT_WARM_POOL); /* no suffix on counts */
