@@ -437,9 +437,30 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     uintptr_t tag;
+#ifdef HAK_RT_HINTS
+    /* the carved part of the slab, from the record's first line (the
+     * second is the owner's, busy) */
+    bool hint = hak_rt_has_hint(s->block_size, b);
+    uintptr_t lo = (uintptr_t)s->start;
+    uintptr_t span = hint ? (uintptr_t)(hak_slab_bump(s) - s->start) : 0;
+#endif
     for (;;) {
         tag = rt_tag(old);
         hak_set_next(b, (hak_block_t *)(old & ~HAK_RT_MASK));
+#ifdef HAK_RT_HINTS
+        if (hint) {
+            /* HAK_RT_HINT_DIST - 1 links down from the head. The owner may
+             * take the list meanwhile and hand its blocks out, so a link
+             * read may be anything: it is followed only if it is aligned
+             * and lies in this slab's carved part (mapped while b is live) */
+            uintptr_t far = old & ~HAK_RT_MASK;
+            for (int i = 1; i < HAK_RT_HINT_DIST && far; i++) {
+                uintptr_t nx = __atomic_load_n((uintptr_t *)far, __ATOMIC_RELAXED);
+                far = nx - lo < span && !(nx & (HAK_MIN_ALIGN - 1)) ? nx : 0;
+            }
+            *hak_rt_hint(b) = (void *)far;
+        }
+#endif
         uintptr_t nt = tag == HAK_RT_FULL ? HAK_RT_NOTIFYING : tag;
         if (atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | nt,
                                                   memory_order_acq_rel, memory_order_relaxed))

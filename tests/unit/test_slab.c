@@ -348,6 +348,79 @@ static void test_abandon_adopt(void **state)
     assert_int_equal(ss_counts().draining, 0);
 }
 
+/* Blocks freed remotely are pushed on the slab's remote list, newest
+ * first; blocks of HAK_RT_HINT_MIN bytes or more whose third word shares
+ * their first word's cache line carry in it the block HAK_RT_HINT_DIST
+ * places further down the list (NULL near its end). Collecting the list
+ * gives the owner every block, oldest first. */
+static void test_remote_list_and_hints(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {48, 128, 160};
+    enum { N = 12 };
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        unsigned cls = hak_size_class(sizes[k]);
+        hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+        assert_non_null(s);
+        uint32_t bs = s->block_size;
+        hak_block_t *b[N];
+        hak_slab_set_bump(s, s->start + N * (size_t)bs);
+        s->used = N;
+        for (int i = 0; i < N; i++) {
+            b[i] = (hak_block_t *)(s->start + (size_t)i * bs);
+            memset(b[i], 0xEE, bs); /* the program's data */
+        }
+        for (int i = 0; i < N; i++) {
+            b[i]->key = hak_block_key(b[i]);
+            _hak_heap_free_remote(s, b[i]);
+        }
+        /* the list: b[N-1], b[N-2], ..., b[0] */
+        uintptr_t w = atomic_load(&s->remote);
+        assert_int_equal(w & HAK_RT_MASK, HAK_RT_NORMAL);
+        hak_block_t *x = (hak_block_t *)(w & ~HAK_RT_MASK);
+        int hinted = 0;
+        for (int pos = 0; pos < N; pos++, x = hak_next(x)) {
+            int i = N - 1 - pos;
+            assert_ptr_equal(x, b[i]);
+#ifdef HAK_RT_HINTS
+            if (hak_rt_has_hint(bs, x)) {
+                void *want = i - HAK_RT_HINT_DIST >= 0 ? b[i - HAK_RT_HINT_DIST] : NULL;
+                if (*hak_rt_hint(x) != want)
+                    fail_msg("block size %u, list position %d: hint %p, want %p", bs, pos,
+                             *hak_rt_hint(x), want);
+                hinted++;
+            } else {
+                /* no hint: the block's third word is left as it was */
+                assert_true(bs < HAK_RT_HINT_MIN || ((uintptr_t)x & 63) > 40);
+                if (bs >= 3 * sizeof(void *))
+                    assert_int_equal(((uint64_t *)x)[2], 0xEEEEEEEEEEEEEEEEull);
+            }
+#endif
+        }
+        assert_null(x);
+#ifdef HAK_RT_HINTS
+        if (bs >= HAK_RT_HINT_MIN)
+            assert_true(hinted >= N / 2);
+        else
+            assert_int_equal(hinted, 0);
+#else
+        (void)hinted;
+#endif
+        /* collected: every block on the local list, oldest first */
+        assert_int_equal(_hak_slab_collect_remote(s), N);
+        assert_int_equal(atomic_load(&s->remote), HAK_RT_NORMAL);
+        assert_int_equal(s->free_count, N);
+        assert_int_equal(s->used, 0);
+        x = s->free;
+        for (int i = 0; i < N; i++, x = hak_next(x))
+            assert_ptr_equal(x, b[i]);
+        assert_null(x);
+        s->free = NULL;
+        s->free_count = 0;
+        _hak_ss_slab_release(s);
+    }
+}
+
 /* An abandoned slab whose blocks all come back remotely is reclaimed
  * (released) without being adopted. */
 static void test_reclaim_abandoned(void **state)
@@ -410,6 +483,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_release_then_reacquire_reuses),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
+    cmocka_unit_test(test_remote_list_and_hints),
     cmocka_unit_test(test_slabs_never_overlap),
     cmocka_unit_test(test_purge_free_slabs),
 };
