@@ -365,10 +365,10 @@ HAK_FAST void hak_slab_put(hak_slab_t *s, hak_block_t *b)
  * one costs a useless prefetch. Only blocks of HAK_RT_HINT_MIN bytes or
  * more whose third word shares the first word's cache line carry one
  * (smaller blocks share their lines with blocks the freer is still freeing:
- * prefetching those took the lines from under it, 20 % off an xmalloc-test
- * of 64-byte blocks); none in the hardened build (its links are encoded)
- * or under the thread sanitizer (the freer reads links the owner may be
- * rewriting). */
+ * prefetching those took the lines from under it, a quarter off an
+ * xmalloc-test of 64-byte blocks); none in the hardened build (its links
+ * are encoded) or under the thread sanitizer (the freer reads links the
+ * owner may be rewriting). */
 #if !defined(HAK_HARDENED) && !defined(HAK_TSAN)
 #define HAK_RT_HINTS 1
 #define HAK_RT_HINT_DIST 4
