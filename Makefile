@@ -32,10 +32,13 @@ CFLAGS_CORE := $(BASEFLAGS) $(OPT) -fPIC
 CORE_SRCS := core/util.c core/options.c core/stats.c core/os.c core/registry.c \
              core/superslab.c core/large.c core/heap.c core/alloc.c core/init.c
 LIB_SRCS  := $(CORE_SRCS) core/override.c
+# the C++ operators: in the shared libraries only (see core/cxx.c)
+SO_SRCS   := $(LIB_SRCS) core/cxx.c
 HDRS      := include/hakmem.h core/internal.h
 
 LIB_OBJS  := $(patsubst core/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
-HARD_OBJS := $(patsubst core/%.c,$(BUILD)/obj-hardened/%.o,$(LIB_SRCS))
+SO_OBJS   := $(patsubst core/%.c,$(BUILD)/obj/%.o,$(SO_SRCS))
+HARD_OBJS := $(patsubst core/%.c,$(BUILD)/obj-hardened/%.o,$(SO_SRCS))
 HAKMEM_HARDENED_SO := $(BUILD)/libhakmem_hardened.so
 CORE_OBJS := $(patsubst core/%.c,$(BUILD)/obj-core/%.o,$(CORE_SRCS))
 
@@ -56,7 +59,7 @@ $(BUILD)/obj-hardened/%.o: core/%.c $(HDRS) | $(BUILD)/obj-hardened
 	$(CC) $(CFLAGS_LIB) -DHAK_HARDENED -c $< -o $@
 # For measuring what the default checks cost only (scripts/checks-cost.sh):
 # the free fast path without the block-start and double-free tests.
-UNCHECKED_OBJS := $(patsubst core/%.c,$(BUILD)/obj-unchecked/%.o,$(LIB_SRCS))
+UNCHECKED_OBJS := $(patsubst core/%.c,$(BUILD)/obj-unchecked/%.o,$(SO_SRCS))
 $(BUILD)/obj-unchecked/%.o: core/%.c $(HDRS) | $(BUILD)/obj-unchecked
 	$(CC) $(CFLAGS_LIB) -DHAK_UNCHECKED -c $< -o $@
 $(BUILD)/libhakmem_unchecked.so: $(UNCHECKED_OBJS)
@@ -65,8 +68,8 @@ unchecked: $(BUILD)/libhakmem_unchecked.so
 $(BUILD)/obj $(BUILD)/obj-core $(BUILD)/obj-hardened $(BUILD)/obj-unchecked:
 	mkdir -p $@
 
-$(BUILD)/libhakmem.so.$(VERSION): $(LIB_OBJS)
-	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -Wl,-z,relro -o $@ $(LIB_OBJS)
+$(BUILD)/libhakmem.so.$(VERSION): $(SO_OBJS)
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,-z,now -Wl,-z,relro -o $@ $(SO_OBJS)
 $(HAKMEM_SO): $(BUILD)/libhakmem.so.$(VERSION)
 	ln -sf libhakmem.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@

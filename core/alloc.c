@@ -84,18 +84,9 @@ static HAK_SLOW void *malloc_refill(unsigned cls)
 }
 
 /* malloc_refill for the class whose list in hak_tls_fast is t. */
-static HAK_SLOW void *malloc_refill_tl(hak_tlist_t *t)
+HAK_SLOW void *_hak_malloc_refill_tl(hak_tlist_t *t)
 {
     return malloc_refill((unsigned)(t - hak_tls_fast->tl));
-}
-
-/* A block from TLS list t of hak_tls_fast, refilling it if it is empty. */
-HAK_FAST void *alloc_tl(hak_tlist_t *t)
-{
-    hak_block_t *b = t->head;
-    if (HAK_UNLIKELY(b == NULL))
-        return malloc_refill_tl(t);
-    return hak_tl_pop(t, b);
 }
 
 static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
@@ -164,7 +155,7 @@ static size_t pad_size(const void *p, size_t bs)
 /* A block of class cls, from this thread's TLS list if it has one. */
 HAK_FAST void *alloc_class(unsigned cls)
 {
-    return alloc_tl(&hak_tls_fast->tl[cls]);
+    return hak_alloc_tl(&hak_tls_fast->tl[cls]);
 }
 
 /* A block of class cls for a request of n bytes (hardened: with its
@@ -184,9 +175,8 @@ HAK_FAST void *alloc_small(unsigned cls, size_t n)
 HAK_API void *hak_malloc(size_t n)
 {
 #ifndef HAK_HARDENED
-    /* up to 1 KiB: the class's list found from one table of offsets */
     if (HAK_LIKELY(n <= 1024))
-        return alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl + hak_size_tl[n]));
+        return hak_alloc_upto_1k(n);
 #endif
     if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
         return alloc_small(hak_size_class(n + HAK_PAD), n);
@@ -634,3 +624,9 @@ HAK_ALIAS(free_aligned_sized, hak_free_aligned_sized);
 HAK_ALIAS(malloc_trim, hak_malloc_trim);
 HAK_ALIAS(cfree, hak_free);
 #endif
+/* for the C++ operators (cxx.c): direct calls, not through the PLT */
+#define HAK_INTERNAL(name, target) \
+    extern __typeof__(target) name __attribute__((alias(#target), visibility("hidden")))
+HAK_INTERNAL(_hak_malloc, hak_malloc);
+HAK_INTERNAL(_hak_free, hak_free);
+HAK_INTERNAL(_hak_memalign, hak_memalign);

@@ -623,6 +623,25 @@ HAK_FAST uint32_t hak_heap_count(const hak_heap_t *h, unsigned c)
 }
 
 HAK_HIDDEN void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls);
+/* malloc's slow path for TLS list t of hak_tls_fast (alloc.c) */
+HAK_HIDDEN void *_hak_malloc_refill_tl(hak_tlist_t *t) __attribute__((noinline, cold));
+
+/* A block from TLS list t of hak_tls_fast, refilling it if it is empty. */
+HAK_FAST void *hak_alloc_tl(hak_tlist_t *t)
+{
+    hak_block_t *b = t->head;
+    if (HAK_UNLIKELY(b == NULL))
+        return _hak_malloc_refill_tl(t);
+    return hak_tl_pop(t, b);
+}
+
+/* malloc's fast path for a request of up to 1 KiB (not in the hardened
+ * build, which adds its canary): the class's list found from one table of
+ * offsets. */
+HAK_FAST void *hak_alloc_upto_1k(size_t n)
+{
+    return hak_alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl + hak_size_tl[n]));
+}
 HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
 HAK_HIDDEN void _hak_heap_thread_exit(void);

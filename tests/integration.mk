@@ -43,7 +43,7 @@ $(ITEST_C_BINS): $(ITEST_DIR)/%: $(ITEST_SRCDIR)/%.c $(ITEST_HDR) | $(ITEST_DIR)
 	$(CC) $(ITEST_CFLAGS) -o $@ $< -ldl
 
 $(ITEST_DIR)/cxx_prog: $(ITEST_SRCDIR)/cxx_prog.cpp | $(ITEST_DIR)
-	$(CXX) $(ITEST_CXXFLAGS) -o $@ $<
+	$(CXX) $(ITEST_CXXFLAGS) -o $@ $< -ldl
 
 # Dynamically linked against build/libhakmem.so, found through the rpath.
 $(ITEST_DIR)/linked: $(ITEST_SRCDIR)/linked.c $(ITEST_HDR) $(wildcard $(HAKMEM_SO)) | $(ITEST_DIR) lib

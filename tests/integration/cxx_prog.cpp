@@ -1,7 +1,10 @@
 // cxx_prog: a C++ program that leans on the allocator through the standard
 // library: new/delete (plain, array, over-aligned, sized), std::vector,
 // std::string, std::map, std::unordered_map, std::shared_ptr, exceptions, and
-// std::thread with objects created in one thread and deleted in another.
+// std::thread with objects created in one thread and deleted in another;
+// the new-handler loop and bad_alloc of every form of operator new when the
+// allocator cannot meet a request; and, under LD_PRELOAD of hakmem, that
+// every operator new and delete is hakmem's own.
 //
 // It prints deterministic checksums (identical under any correct allocator)
 // and checks them against values computed a second way.  Exit 0 on success;
@@ -12,7 +15,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <dlfcn.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -296,10 +301,118 @@ uint64_t new_delete_part()
     return h;
 }
 
+// The new-handler loop runs when the allocator cannot meet a request: a
+// handler that gives up on its second call sees exactly two calls, then the
+// throwing forms throw bad_alloc and the nothrow forms return nullptr.
+int handler_calls;
+void give_up_second_time()
+{
+    if (++handler_calls == 2)
+        std::set_new_handler(nullptr);
+}
+
+void out_of_memory_part()
+{
+    const size_t huge = static_cast<size_t>(-1) / 4;
+    for (int form = 0; form < 6; form++) {
+        handler_calls = 0;
+        std::set_new_handler(give_up_second_time);
+        bool threw = false;
+        void *p = nullptr;
+        try {
+            // through volatile pointers, so the compiler cannot elide a call
+            switch (form) {
+            case 0: {
+                void *(*volatile op)(std::size_t) = &::operator new;
+                p = op(huge);
+                break;
+            }
+            case 1: {
+                void *(*volatile op)(std::size_t) = &::operator new[];
+                p = op(huge);
+                break;
+            }
+            case 2: {
+                void *(*volatile op)(std::size_t, std::align_val_t) = &::operator new;
+                p = op(huge, std::align_val_t(256));
+                break;
+            }
+            case 3: {
+                void *(*volatile op)(std::size_t, const std::nothrow_t &) noexcept =
+                    &::operator new;
+                p = op(huge, std::nothrow);
+                break;
+            }
+            case 4: {
+                void *(*volatile op)(std::size_t, const std::nothrow_t &) noexcept =
+                    &::operator new[];
+                p = op(huge, std::nothrow);
+                break;
+            }
+            default: {
+                void *(*volatile op)(std::size_t, std::align_val_t,
+                                     const std::nothrow_t &) noexcept = &::operator new;
+                p = op(huge, std::align_val_t(256), std::nothrow);
+                break;
+            }
+            }
+        } catch (const std::bad_alloc &) {
+            threw = true;
+        }
+        std::set_new_handler(nullptr);
+        if (p != nullptr)
+            fail("an impossible operator new returned memory; form", static_cast<unsigned>(form),
+                 0);
+        if (threw != (form < 3))
+            fail(form < 3 ? "an impossible operator new did not throw; form"
+                          : "a nothrow operator new threw; form",
+                 static_cast<unsigned>(form), 0);
+        if (handler_calls != 2)
+            fail("new-handler calls for an impossible operator new (form, calls)",
+                 static_cast<unsigned>(form), static_cast<unsigned>(handler_calls));
+    }
+}
+
+// Under LD_PRELOAD of hakmem, every operator new and delete the program
+// calls is hakmem's own (not the C++ runtime's calling malloc and free).
+void operators_part()
+{
+    const char *pre = std::getenv("LD_PRELOAD");
+    if (pre == nullptr || std::strstr(pre, "libhakmem") == nullptr)
+        return;
+    static const char *const names[] = {
+        "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+        "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+        "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+        "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+        "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
+        "_ZdaPvmSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+        "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+    for (const char *name : names) {
+        void *f = dlsym(RTLD_DEFAULT, name);
+        Dl_info info;
+        if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr ||
+            std::strstr(info.dli_fname, "libhakmem") == nullptr) {
+            std::fprintf(stderr, "FAIL cxx_prog: %s comes from %s, not hakmem\n", name,
+                         f && dladdr(f, &info) && info.dli_fname ? info.dli_fname : "nowhere");
+            std::exit(1);
+        }
+    }
+    // and they work together: an aligned array through the aligned forms
+    auto *a = static_cast<char *>(::operator new[](1000, std::align_val_t(512)));
+    if (reinterpret_cast<uintptr_t>(a) % 512 != 0)
+        fail("operator new[](1000, align 512) misaligned", reinterpret_cast<uintptr_t>(a) % 512,
+             0);
+    std::memset(a, 7, 1000);
+    ::operator delete[](a, 1000, std::align_val_t(512));
+}
+
 } // namespace
 
 int main()
 {
+    out_of_memory_part();
+    operators_part();
     uint64_t c1 = containers_part();
     uint64_t c1_again = containers_part();
     if (c1 != c1_again)
