@@ -20,7 +20,7 @@ ITEST_C_TESTS  := prodcons thread_churn fork_mt calloc_zero realloc_bounds align
                   enomem errno_free dlopen_test trim_rss
 ITEST_C_BINS   := $(addprefix $(ITEST_DIR)/,$(ITEST_C_TESTS))
 ITEST_LINK_BINS := $(ITEST_DIR)/linked $(ITEST_DIR)/static
-ITEST_BINS     := $(ITEST_C_BINS) $(ITEST_DIR)/cxx_prog $(ITEST_LINK_BINS)
+ITEST_BINS     := $(ITEST_C_BINS) $(ITEST_DIR)/cxx_prog $(ITEST_DIR)/cxx_replace $(ITEST_LINK_BINS)
 ITEST_LIBDIR   := $(abspath $(dir $(HAKMEM_SO)))
 
 .PHONY: integration-test integration-build integration-clean real-test
@@ -44,6 +44,8 @@ $(ITEST_C_BINS): $(ITEST_DIR)/%: $(ITEST_SRCDIR)/%.c $(ITEST_HDR) | $(ITEST_DIR)
 
 $(ITEST_DIR)/cxx_prog: $(ITEST_SRCDIR)/cxx_prog.cpp | $(ITEST_DIR)
 	$(CXX) $(ITEST_CXXFLAGS) -o $@ $< -ldl
+$(ITEST_DIR)/cxx_replace: $(ITEST_SRCDIR)/cxx_replace.cpp | $(ITEST_DIR)
+	$(CXX) $(ITEST_CXXFLAGS) -o $@ $<
 
 # Dynamically linked against build/libhakmem.so, found through the rpath.
 $(ITEST_DIR)/linked: $(ITEST_SRCDIR)/linked.c $(ITEST_HDR) $(wildcard $(HAKMEM_SO)) | $(ITEST_DIR) lib

@@ -29,8 +29,9 @@ SERVERS_LIBS       ?= $(HAKMEM_SO)
 SOAK_MINUTES       ?= 10
 
 # Core sources for the sanitizer builds: every core/ file but override.c
-# (the standard names stay the sanitizer runtime's; HAK_OVERRIDE undefined).
-REL_CORE_SRCS  := $(filter-out core/override.c,$(wildcard core/*.c))
+# and cxx.c (the standard names and the C++ operators stay the sanitizer
+# runtime's; HAK_OVERRIDE undefined).
+REL_CORE_SRCS  := $(filter-out core/override.c core/cxx.c,$(wildcard core/*.c))
 REL_CORE_HDRS  := include/hakmem.h core/internal.h
 REL_CORE_FLAGS := -std=gnu11 -g -O1 -Iinclude -Icore -pthread -fvisibility=hidden \
                   -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free
