@@ -314,11 +314,12 @@ void give_up_second_time()
 void out_of_memory_part()
 {
     const size_t huge = static_cast<size_t>(-1) / 4;
-    for (int form = 0; form < 6; form++) {
+    for (int form = 0; form < 8; form++) {
         handler_calls = 0;
         std::set_new_handler(give_up_second_time);
         bool threw = false;
         void *p = nullptr;
+        const auto al = static_cast<std::align_val_t>(256);
         try {
             // through volatile pointers, so the compiler cannot elide a call
             switch (form) {
@@ -334,25 +335,36 @@ void out_of_memory_part()
             }
             case 2: {
                 void *(*volatile op)(std::size_t, std::align_val_t) = &::operator new;
-                p = op(huge, std::align_val_t(256));
+                p = op(huge, al);
                 break;
             }
             case 3: {
+                void *(*volatile op)(std::size_t, std::align_val_t) = &::operator new[];
+                p = op(huge, al);
+                break;
+            }
+            case 4: {
                 void *(*volatile op)(std::size_t, const std::nothrow_t &) noexcept =
                     &::operator new;
                 p = op(huge, std::nothrow);
                 break;
             }
-            case 4: {
+            case 5: {
                 void *(*volatile op)(std::size_t, const std::nothrow_t &) noexcept =
                     &::operator new[];
                 p = op(huge, std::nothrow);
                 break;
             }
-            default: {
+            case 6: {
                 void *(*volatile op)(std::size_t, std::align_val_t,
                                      const std::nothrow_t &) noexcept = &::operator new;
-                p = op(huge, std::align_val_t(256), std::nothrow);
+                p = op(huge, al, std::nothrow);
+                break;
+            }
+            default: {
+                void *(*volatile op)(std::size_t, std::align_val_t,
+                                     const std::nothrow_t &) noexcept = &::operator new[];
+                p = op(huge, al, std::nothrow);
                 break;
             }
             }
@@ -363,8 +375,8 @@ void out_of_memory_part()
         if (p != nullptr)
             fail("an impossible operator new returned memory; form", static_cast<unsigned>(form),
                  0);
-        if (threw != (form < 3))
-            fail(form < 3 ? "an impossible operator new did not throw; form"
+        if (threw != (form < 4))
+            fail(form < 4 ? "an impossible operator new did not throw; form"
                           : "a nothrow operator new threw; form",
                  static_cast<unsigned>(form), 0);
         if (handler_calls != 2)
@@ -380,21 +392,51 @@ void operators_part()
     const char *pre = std::getenv("LD_PRELOAD");
     if (pre == nullptr || std::strstr(pre, "libhakmem") == nullptr)
         return;
-    static const char *const names[] = {
-        "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-        "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
-        "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
-        "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
-        "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t",
-        "_ZdaPvmSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-        "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
-    for (const char *name : names) {
-        void *f = dlsym(RTLD_DEFAULT, name);
+    // each operator's address as the compiler names it (so a mangled name
+    // hakmem got wrong shows up as the C++ runtime's definition)
+    using std::align_val_t;
+    using std::nothrow_t;
+    using std::size_t;
+    const struct {
+        const char *what;
+        void *addr;
+    } ops[] = {
+#define OP(what, type, op) {what, reinterpret_cast<void *>(static_cast<type>(op))}
+        OP("new", void *(*)(size_t), &::operator new),
+        OP("new[]", void *(*)(size_t), &::operator new[]),
+        OP("new nothrow", void *(*)(size_t, const nothrow_t &) noexcept, &::operator new),
+        OP("new[] nothrow", void *(*)(size_t, const nothrow_t &) noexcept, &::operator new[]),
+        OP("new aligned", void *(*)(size_t, align_val_t), &::operator new),
+        OP("new[] aligned", void *(*)(size_t, align_val_t), &::operator new[]),
+        OP("new aligned nothrow", void *(*)(size_t, align_val_t, const nothrow_t &) noexcept,
+           &::operator new),
+        OP("new[] aligned nothrow", void *(*)(size_t, align_val_t, const nothrow_t &) noexcept,
+           &::operator new[]),
+        OP("delete", void (*)(void *) noexcept, &::operator delete),
+        OP("delete[]", void (*)(void *) noexcept, &::operator delete[]),
+        OP("delete sized", void (*)(void *, size_t) noexcept, &::operator delete),
+        OP("delete[] sized", void (*)(void *, size_t) noexcept, &::operator delete[]),
+        OP("delete nothrow", void (*)(void *, const nothrow_t &) noexcept, &::operator delete),
+        OP("delete[] nothrow", void (*)(void *, const nothrow_t &) noexcept,
+           &::operator delete[]),
+        OP("delete aligned", void (*)(void *, align_val_t) noexcept, &::operator delete),
+        OP("delete[] aligned", void (*)(void *, align_val_t) noexcept, &::operator delete[]),
+        OP("delete sized aligned", void (*)(void *, size_t, align_val_t) noexcept,
+           &::operator delete),
+        OP("delete[] sized aligned", void (*)(void *, size_t, align_val_t) noexcept,
+           &::operator delete[]),
+        OP("delete aligned nothrow", void (*)(void *, align_val_t, const nothrow_t &) noexcept,
+           &::operator delete),
+        OP("delete[] aligned nothrow",
+           void (*)(void *, align_val_t, const nothrow_t &) noexcept, &::operator delete[]),
+#undef OP
+    };
+    for (const auto &op : ops) {
         Dl_info info;
-        if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr ||
+        if (dladdr(op.addr, &info) == 0 || info.dli_fname == nullptr ||
             std::strstr(info.dli_fname, "libhakmem") == nullptr) {
-            std::fprintf(stderr, "FAIL cxx_prog: %s comes from %s, not hakmem\n", name,
-                         f && dladdr(f, &info) && info.dli_fname ? info.dli_fname : "nowhere");
+            std::fprintf(stderr, "FAIL cxx_prog: operator %s comes from %s, not hakmem\n",
+                         op.what, info.dli_fname ? info.dli_fname : "nowhere");
             std::exit(1);
         }
     }
