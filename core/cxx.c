@@ -102,9 +102,9 @@ static HAK_SLOW void *runtime_op(const char *name)
             dlclose(h);
         }
     }
-    if (f == NULL)
-        _hak_fatal("operator new: out of memory, and no C++ runtime found to throw "
-                   "std::bad_alloc");
+    if (f == NULL) /* e.g. a failed new with nobody to throw bad_alloc */
+        _hak_fatal("C++ operator: no C++ runtime found to hand the call to (operator new "
+                   "out of memory, or operators replaced by the program)");
     return f;
 }
 
