@@ -17,7 +17,7 @@ ITEST_CFLAGS   := -std=c11 -O2 -g -Wall -Wextra -Wno-use-after-free -pthread -fn
 ITEST_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -pthread
 ITEST_HDR      := $(ITEST_SRCDIR)/itest.h
 ITEST_C_TESTS  := prodcons thread_churn fork_mt calloc_zero realloc_bounds align \
-                  enomem errno_free dlopen_test trim_rss
+                  enomem errno_free dlopen_test trim_rss cxx_plugin_host
 ITEST_C_BINS   := $(addprefix $(ITEST_DIR)/,$(ITEST_C_TESTS))
 ITEST_LINK_BINS := $(ITEST_DIR)/linked $(ITEST_DIR)/static
 ITEST_BINS     := $(ITEST_C_BINS) $(ITEST_DIR)/cxx_prog $(ITEST_DIR)/cxx_replace $(ITEST_LINK_BINS)
@@ -46,6 +46,10 @@ $(ITEST_DIR)/cxx_prog: $(ITEST_SRCDIR)/cxx_prog.cpp | $(ITEST_DIR)
 	$(CXX) $(ITEST_CXXFLAGS) -o $@ $< -ldl
 $(ITEST_DIR)/cxx_replace: $(ITEST_SRCDIR)/cxx_replace.cpp | $(ITEST_DIR)
 	$(CXX) $(ITEST_CXXFLAGS) -o $@ $<
+# the C host loads this C++ library next to it with dlopen(RTLD_LOCAL)
+$(ITEST_DIR)/cxx_plugin_host: $(ITEST_DIR)/libcxx_plugin.so
+$(ITEST_DIR)/libcxx_plugin.so: $(ITEST_SRCDIR)/cxx_plugin.cpp | $(ITEST_DIR)
+	$(CXX) $(ITEST_CXXFLAGS) -shared -fPIC -o $@ $<
 
 # Dynamically linked against build/libhakmem.so, found through the rpath.
 $(ITEST_DIR)/linked: $(ITEST_SRCDIR)/linked.c $(ITEST_HDR) $(wildcard $(HAKMEM_SO)) | $(ITEST_DIR) lib

@@ -26,7 +26,7 @@ TIMEOUT=${ITEST_TIMEOUT:-120}
 LOG_DIR="$ITEST_DIR/logs"
 mkdir -p "$LOG_DIR"
 
-TESTS="prodcons thread_churn fork_mt calloc_zero realloc_bounds align enomem errno_free cxx_prog cxx_replace dlopen_test trim_rss"
+TESTS="prodcons thread_churn fork_mt calloc_zero realloc_bounds align enomem errno_free cxx_prog cxx_replace cxx_plugin_host dlopen_test trim_rss"
 LINKED_TESTS="linked static"
 # Run a third time with statistics on (per-thread counters merged at exit).
 STATS_TESTS="prodcons thread_churn fork_mt"
