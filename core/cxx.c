@@ -50,13 +50,35 @@ HAK_HIDDEN void *_hak_malloc(size_t n);
 HAK_HIDDEN void _hak_free(void *p);
 HAK_HIDDEN void *_hak_memalign(size_t align, size_t n);
 
-static const char *const op_names[] = {
-    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
-    "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
-    "_ZnamSt11align_val_tRKSt9nothrow_t", "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm",
-    "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_t",
-    "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
-    "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t"};
+/* Every operator, once: X(name, allocation (new only), params, args) */
+#define HAK_CXX_NEWS(X)                                                                            \
+    X(_Znwm, cxx_malloc(n), (size_t n), (n))                     /* new(size_t)   */               \
+    X(_Znam, cxx_malloc(n), (size_t n), (n))                     /* new[](size_t) */               \
+    X(_ZnwmRKSt9nothrow_t, cxx_malloc(n), (size_t n, const void *nt), (n, nt))                     \
+    X(_ZnamRKSt9nothrow_t, cxx_malloc(n), (size_t n, const void *nt), (n, nt))                     \
+    X(_ZnwmSt11align_val_t, _hak_memalign(al, n), (size_t n, size_t al), (n, al))                  \
+    X(_ZnamSt11align_val_t, _hak_memalign(al, n), (size_t n, size_t al), (n, al))                  \
+    X(_ZnwmSt11align_val_tRKSt9nothrow_t, _hak_memalign(al, n),                                    \
+      (size_t n, size_t al, const void *nt), (n, al, nt))                                          \
+    X(_ZnamSt11align_val_tRKSt9nothrow_t, _hak_memalign(al, n),                                    \
+      (size_t n, size_t al, const void *nt), (n, al, nt))
+#define HAK_CXX_DELETES(X)                                                                         \
+    X(_ZdlPv, (void *p), (p))                                    /* delete(void *)   */            \
+    X(_ZdaPv, (void *p), (p))                                    /* delete[](void *) */            \
+    X(_ZdlPvm, (void *p, size_t n), (p, n))                      /* ... size_t       */            \
+    X(_ZdaPvm, (void *p, size_t n), (p, n))                                                        \
+    X(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt), (p, nt))  /* ... nothrow_t    */            \
+    X(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt), (p, nt))                                    \
+    X(_ZdlPvSt11align_val_t, (void *p, size_t al), (p, al))      /* ... align_val_t  */            \
+    X(_ZdaPvSt11align_val_t, (void *p, size_t al), (p, al))                                        \
+    X(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al), (p, n, al))                          \
+    X(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al), (p, n, al))                          \
+    X(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt), (p, al, nt))      \
+    X(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt), (p, al, nt))
+
+#define HAK_NEW_NAME(name, alloc, params, args) #name,
+#define HAK_DELETE_NAME(name, params, args) #name,
+static const char *const op_names[] = {HAK_CXX_NEWS(HAK_NEW_NAME) HAK_CXX_DELETES(HAK_DELETE_NAME)};
 
 /* 0: not looked up yet; 1: every operator the program calls is hakmem's;
  * 2: the program replaced some: pass every call on */
@@ -84,6 +106,13 @@ static HAK_SLOW bool ops_own(void)
 {
     int m = __atomic_load_n(&ops_mode, __ATOMIC_RELAXED);
     return m == OPS_OWN || (m == OPS_UNKNOWN && ops_resolve());
+}
+/* For new's slow path: whether this is the first call and hakmem serves it
+ * (after a failed allocation, or once the program's operators are known to
+ * be replaced, the call goes to the C++ runtime without a second try). */
+static HAK_SLOW bool ops_first_call_own(void)
+{
+    return __atomic_load_n(&ops_mode, __ATOMIC_RELAXED) == OPS_UNKNOWN && ops_resolve();
 }
 #define OPS_OWN_KNOWN() HAK_LIKELY(__atomic_load_n(&ops_mode, __ATOMIC_RELAXED) == OPS_OWN)
 
@@ -135,12 +164,13 @@ HAK_FAST void *cxx_malloc(size_t n)
 
 /* operator `name` taking (params): allocates with `alloc`; the rest (the
  * first call, a failure, a program that replaced operators) in name_other,
- * which hands the call (args) to the C++ runtime's operator */
+ * which hands the call (args) to the C++ runtime's operator; its new-handler
+ * loop retries hakmem's malloc */
 #define HAK_NEW(name, alloc, params, args)                                                         \
     RUNTIME_OP(name, void *, params)                                                               \
     static HAK_SLOW void *name##_other params                                                      \
     {                                                                                              \
-        void *p = ops_own() ? alloc : NULL;                                                        \
+        void *p = ops_first_call_own() ? alloc : NULL;                                             \
         return p != NULL ? p : name##_runtime() args;                                              \
     }                                                                                              \
     HAK_EXPORT HAK_CXX_HOT void *name params;                                                      \
@@ -154,16 +184,7 @@ HAK_FAST void *cxx_malloc(size_t n)
         return name##_other args;                                                                  \
     }
 
-HAK_NEW(_Znwm, cxx_malloc(n), (size_t n), (n))                     /* new(size_t)    */
-HAK_NEW(_Znam, cxx_malloc(n), (size_t n), (n))                     /* new[](size_t)  */
-HAK_NEW(_ZnwmRKSt9nothrow_t, cxx_malloc(n), (size_t n, const void *nt), (n, nt))
-HAK_NEW(_ZnamRKSt9nothrow_t, cxx_malloc(n), (size_t n, const void *nt), (n, nt))
-HAK_NEW(_ZnwmSt11align_val_t, _hak_memalign(al, n), (size_t n, size_t al), (n, al))
-HAK_NEW(_ZnamSt11align_val_t, _hak_memalign(al, n), (size_t n, size_t al), (n, al))
-HAK_NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, _hak_memalign(al, n),
-        (size_t n, size_t al, const void *nt), (n, al, nt))
-HAK_NEW(_ZnamSt11align_val_tRKSt9nothrow_t, _hak_memalign(al, n),
-        (size_t n, size_t al, const void *nt), (n, al, nt))
+HAK_CXX_NEWS(HAK_NEW)
 
 /* operator `name` taking (params): free, or the C++ runtime's operator if
  * the program replaced operators */
@@ -185,17 +206,4 @@ HAK_NEW(_ZnamSt11align_val_tRKSt9nothrow_t, _hak_memalign(al, n),
             name##_other args;                                                                     \
     }
 
-HAK_DELETE(_ZdlPv, (void *p), (p))                                  /* delete(void *)   */
-HAK_DELETE(_ZdaPv, (void *p), (p))                                  /* delete[](void *) */
-HAK_DELETE(_ZdlPvm, (void *p, size_t n), (p, n))                    /* ... size_t       */
-HAK_DELETE(_ZdaPvm, (void *p, size_t n), (p, n))
-HAK_DELETE(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt), (p, nt)) /* ... nothrow_t  */
-HAK_DELETE(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt), (p, nt))
-HAK_DELETE(_ZdlPvSt11align_val_t, (void *p, size_t al), (p, al))    /* ... align_val_t  */
-HAK_DELETE(_ZdaPvSt11align_val_t, (void *p, size_t al), (p, al))
-HAK_DELETE(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al), (p, n, al))
-HAK_DELETE(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al), (p, n, al))
-HAK_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt),
-           (p, al, nt))
-HAK_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt),
-           (p, al, nt))
+HAK_CXX_DELETES(HAK_DELETE)
