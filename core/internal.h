@@ -69,6 +69,7 @@
 #define HAK_MAX_SLABS 32                         /* 64 KiB slabs             */
 
 #define HAK_NUM_CLASSES 44
+#define HAK_NO_CLASS 0xFFFFu /* hak_slab_t.cls of a slab never carved in its shape */
 /* Largest size class. Above it, blocks are page spans of the large-block
  * arenas, where freed memory of any size serves any later request: sizes
  * from 64 KiB up, which programs churn through in buffers of varied sizes,

@@ -88,6 +88,10 @@ static uint64_t odd_inverse(uint64_t o)
 static hak_lock_t ss_lock = HAK_LOCK_INIT;
 static hak_superslab_t *partial[NKINDS];   /* SuperSlabs with a slab to give */
 static hak_superslab_t *empty_cache;       /* SuperSlabs with no slab in use */
+/* FREE slabs whose pages may still be resident (dirty), by kind, the most
+ * recently freed first, linked through wnext/wprev (only HOT slabs are in
+ * warm pools). A slab is in its kind's list iff it is FREE and dirty. */
+static hak_slab_t *dirty_slabs[NKINDS];
 static unsigned empty_count;
 static hak_slab_t *abandoned[HAK_NUM_CLASSES];
 static unsigned abandoned_count;
@@ -156,6 +160,32 @@ static void list_remove(hak_superslab_t **head, hak_superslab_t *ss)
     ss->next = ss->prev = NULL;
 }
 
+static unsigned kind_of_slab(const hak_slab_t *s)
+{
+    return kind_of_shift(_hak_ss_of_slab(s)->slab_shift);
+}
+
+static void dirty_push(hak_slab_t *s)
+{
+    hak_slab_t **head = &dirty_slabs[kind_of_slab(s)];
+    s->wprev = NULL;
+    s->wnext = *head;
+    if (*head)
+        (*head)->wprev = s;
+    *head = s;
+}
+
+static void dirty_remove(hak_slab_t *s)
+{
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        dirty_slabs[kind_of_slab(s)] = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    s->wnext = s->wprev = NULL;
+}
+
 /* (Re)formats a SuperSlab for slabs of 1 << shift bytes. Slabs whose pages
  * may still be resident are marked FREE+dirty so a purge pass covers them. */
 static void format_ss(hak_superslab_t *ss, unsigned shift)
@@ -163,10 +193,14 @@ static void format_ss(hak_superslab_t *ss, unsigned shift)
     bool same = ss->magic == HAK_SS_MAGIC && ss->slab_shift == shift;
     bool any_dirty = false;
     uint8_t dirty[HAK_MAX_SLABS] = {0};
+    uint16_t cls[HAK_MAX_SLABS] = {0};
     if (ss->magic == HAK_SS_MAGIC) {
         for (unsigned i = 0; i < ss->nslabs; i++) {
             dirty[i] = ss->slabs[i].state == HAK_SLAB_FREE && ss->slabs[i].dirty;
+            cls[i] = ss->slabs[i].cls;
             any_dirty |= dirty[i];
+            if (dirty[i])
+                dirty_remove(&ss->slabs[i]);
         }
     }
     uint64_t now = any_dirty ? _hak_os_now_ms() : 0;
@@ -179,8 +213,12 @@ static void format_ss(hak_superslab_t *ss, unsigned shift)
         memset(s, 0, sizeof *s);
         s->index = (uint8_t)i;
         s->dirty = same ? dirty[i] : any_dirty;
+        /* the class its pages were last carved for (none if reshaped) */
+        s->cls = same ? cls[i] : HAK_NO_CLASS;
         __atomic_store_n(&s->state, s->dirty ? HAK_SLAB_FREE : HAK_SLAB_UNUSED, __ATOMIC_RELAXED);
         s->freed_at_ms = (uint32_t)now;
+        if (s->dirty)
+            dirty_push(s);
     }
 }
 
@@ -311,6 +349,9 @@ static hak_superslab_t *ss_new_locked(unsigned shift)
 
 static void ss_destroy_locked(hak_superslab_t *ss)
 {
+    for (unsigned i = 0; i < ss->nslabs; i++)
+        if (ss->slabs[i].state == HAK_SLAB_FREE && ss->slabs[i].dirty)
+            dirty_remove(&ss->slabs[i]);
     fr_release_locked(ss);
     _hak_reg_remove(ss);
     ss_list_del(ss);
@@ -319,38 +360,64 @@ static void ss_destroy_locked(hak_superslab_t *ss)
     _hak_os_unmap(ss, HAK_SS_SIZE);
 }
 
+/* The slab to reuse for class cls: a dirty one, whose pages are resident
+ * (fresh pages cost a fault each, slow on some machines, and add to the
+ * peak RSS while freed ones sit idle), last carved for the same class if
+ * one of the recently freed was: its resident pages then match what the
+ * class uses, where another class's would keep pages resident that the
+ * new one may never touch. NULL: none dirty. */
+static hak_slab_t *dirty_pick(unsigned kind, unsigned cls)
+{
+    hak_slab_t *s = dirty_slabs[kind];
+    for (unsigned n = 0; s && n < 64; s = s->wnext, n++)
+        if (s->cls == cls)
+            return s;
+    return dirty_slabs[kind];
+}
+
 hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
 {
     unsigned shift = hak_class_slab_shift[cls];
     unsigned kind = kind_of_shift(shift);
     hak_lock(&ss_lock);
-    hak_superslab_t *ss = partial[kind];
-    if (!ss) {
-        ss = ss_new_locked(shift);
+    hak_slab_t *s = dirty_pick(kind, cls);
+    hak_superslab_t *ss;
+    if (!s && !partial[kind]) {
+        ss = ss_new_locked(shift); /* on no list */
         if (!ss) {
             hak_unlock(&ss_lock);
             return NULL;
         }
         list_push(&partial[kind], ss);
         ss->on_partial = 1;
+        s = dirty_pick(kind, cls); /* a reshaped SuperSlab's slabs are dirty */
     }
-    /* Prefer a dirty FREE slab (its pages are resident), then UNUSED. */
-    hak_slab_t *s = NULL;
-    for (unsigned i = 0; i < ss->nslabs; i++) {
-        hak_slab_t *c = &ss->slabs[i];
-        if (c->state == HAK_SLAB_FREE && c->dirty) {
-            s = c;
-            break;
+    if (s) {
+        dirty_remove(s);
+        ss = _hak_ss_of_slab(s);
+        if (ss->nfree == ss->nslabs && !ss->on_partial) { /* in the empty cache */
+            list_remove(&empty_cache, ss);
+            empty_count--;
         }
-        if (!s && (c->state == HAK_SLAB_UNUSED || c->state == HAK_SLAB_FREE))
-            s = c;
+    } else {
+        /* no dirty slab of this kind anywhere: a clean one (UNUSED or
+         * purged FREE) of a SuperSlab with room */
+        ss = partial[kind];
+        for (unsigned i = 0; i < ss->nslabs && !s; i++) {
+            hak_slab_t *c = &ss->slabs[i];
+            if (c->state == HAK_SLAB_UNUSED || c->state == HAK_SLAB_FREE)
+                s = c;
+        }
+        if (!s || s->dirty)
+            _hak_fatal("SuperSlab on the partial list has no clean free slab (metadata corrupted)");
     }
-    if (!s)
-        _hak_fatal("SuperSlab on the partial list has no free slab (metadata corrupted)");
     ss->nfree--;
-    if (ss->nfree == 0) {
+    if (ss->nfree == 0 && ss->on_partial) {
         list_remove(&partial[kind], ss);
         ss->on_partial = 0;
+    } else if (ss->nfree != 0 && !ss->on_partial) {
+        list_push(&partial[kind], ss);
+        ss->on_partial = 1;
     }
     unsigned idx = s->index;
     uint32_t bs = hak_class_size[cls];
@@ -391,6 +458,7 @@ static size_t purge_locked(uint64_t now, bool force)
                 char *b = slab_base(ss, j);
                 size_t n = slab_span(ss, j);
                 _hak_os_purge_add(b, n);
+                dirty_remove(s);
                 s->dirty = 0;
                 bytes += n;
             }
@@ -431,6 +499,7 @@ static void slab_release_locked(hak_slab_t *s)
     hak_slab_set_bump(s, s->start);
     __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
     s->dirty = 1;
+    dirty_push(s);
     uint64_t now = _hak_os_now_ms();
     s->freed_at_ms = (uint32_t)now;
     s->free = NULL;

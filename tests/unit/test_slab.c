@@ -269,6 +269,58 @@ static void test_release_then_reacquire_reuses(void **state)
     }
 }
 
+/* Freed slabs are reused by the class their pages were carved for: two
+ * classes of one slab size release a slab each, in either order, and each
+ * class gets its own back whichever asks first; a class with no slab of
+ * its own freed takes another class's freed slab before fresh pages. */
+static void test_reacquire_prefers_same_class(void **state)
+{
+    (void)state;
+    const unsigned a = 5, b = 6, c = 12; /* 96, 112, 320 bytes: one slab size */
+    assert_int_equal(hak_class_slab_shift[a], hak_class_slab_shift[b]);
+    assert_int_equal(hak_class_slab_shift[a], hak_class_slab_shift[c]);
+    /* no freed slab left resident by the tests before */
+    _hak_ss_purge(true);
+    hak_slab_t *last_a = NULL, *last_b = NULL;
+    for (int order = 0; order < 2; order++) {
+        hak_slab_t *sa = _hak_ss_slab_acquire(a, heap);
+        hak_slab_t *sb = _hak_ss_slab_acquire(b, heap);
+        assert_non_null(sa);
+        assert_non_null(sb);
+        _hak_ss_slab_release(order ? sb : sa);
+        _hak_ss_slab_release(order ? sa : sb);
+        hak_slab_t *rb = _hak_ss_slab_acquire(b, heap);
+        hak_slab_t *ra = _hak_ss_slab_acquire(a, heap);
+        if (ra != sa || rb != sb)
+            fail_msg("release order %d: class %u got slab %u back (its own: %u), class %u got "
+                     "%u (its own: %u)",
+                     order, b, rb->index, sb->index, a, ra->index, sa->index);
+        check_geometry(ra, a);
+        check_geometry(rb, b);
+        _hak_ss_slab_release(ra);
+        _hak_ss_slab_release(rb);
+        last_a = ra;
+        last_b = rb;
+    }
+    /* both are freed and resident now; class c has none of its own and
+     * takes the one freed last */
+    hak_slab_t *rc = _hak_ss_slab_acquire(c, heap);
+    assert_ptr_equal(rc, last_b);
+    check_geometry(rc, c);
+    /* a still finds its own */
+    hak_slab_t *ra = _hak_ss_slab_acquire(a, heap);
+    assert_ptr_equal(ra, last_a);
+    _hak_ss_slab_release(ra);
+    _hak_ss_slab_release(rc);
+    /* and after a purge nothing is resident: fresh and purged slabs serve */
+    _hak_ss_purge(true);
+    hak_slab_t *p = _hak_ss_slab_acquire(a, heap);
+    assert_non_null(p);
+    check_geometry(p, a);
+    assert_int_equal(p->dirty, 0);
+    _hak_ss_slab_release(p);
+}
+
 /* One slab of every class at the same time (twice): no two overlap, none
  * overlaps a SuperSlab header. */
 static void test_slabs_never_overlap(void **state)
@@ -481,6 +533,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_fast_records_follow_slab),
     cmocka_unit_test(test_record_table_size),
     cmocka_unit_test(test_release_then_reacquire_reuses),
+    cmocka_unit_test(test_reacquire_prefers_same_class),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
     cmocka_unit_test(test_remote_list_and_hints),
