@@ -321,6 +321,66 @@ static void test_reacquire_prefers_same_class(void **state)
     _hak_ss_slab_release(p);
 }
 
+/* An empty SuperSlab whose freed slabs wait for reuse is reshaped for
+ * another slab size: its old slab records leave the freed-slab list of the
+ * old size (a later request of that size never gets one) and its new slabs
+ * are reused first by the new size. */
+static void test_reshaped_superslab_leaves_reuse_list(void **state)
+{
+    (void)state;
+    const unsigned a = 3, big = 28; /* 64 KiB slabs; 512 KiB slabs */
+    assert_int_equal(hak_class_slab_shift[a], 16);
+    assert_int_equal(hak_class_slab_shift[big], 19);
+    _hak_ss_purge(true);
+    /* take slabs until one SuperSlab is entirely ours */
+    enum { MAXS = 4 * HAK_MAX_SLABS };
+    hak_slab_t *s[MAXS];
+    unsigned n = 0;
+    hak_superslab_t *mine = NULL;
+    while (!mine) {
+        assert_true(n < MAXS);
+        s[n] = _hak_ss_slab_acquire(a, heap);
+        assert_non_null(s[n]);
+        hak_superslab_t *ss = _hak_ss_of_slab(s[n]);
+        n++;
+        unsigned count = 0;
+        for (unsigned i = 0; i < n; i++)
+            count += _hak_ss_of_slab(s[i]) == ss;
+        if (count == ss->nslabs)
+            mine = ss;
+    }
+    /* its slabs last, so it is the most recently emptied */
+    for (unsigned i = 0; i < n; i++)
+        if (_hak_ss_of_slab(s[i]) != mine)
+            _hak_ss_slab_release(s[i]);
+    for (unsigned i = 0; i < n; i++)
+        if (_hak_ss_of_slab(s[i]) == mine)
+            _hak_ss_slab_release(s[i]);
+    assert_int_equal(mine->nfree, mine->nslabs);
+    /* no SuperSlab of 512 KiB slabs has room (the purge unmapped the empty
+     * ones): the empty cache's newest, ours, is reshaped */
+    hak_slab_t *b1 = _hak_ss_slab_acquire(big, heap);
+    assert_non_null(b1);
+    assert_ptr_equal(_hak_ss_of_slab(b1), mine);
+    check_geometry(b1, big);
+    /* the other three slabs of the reshaped SuperSlab are dirty: reused
+     * before fresh ones */
+    hak_slab_t *b2 = _hak_ss_slab_acquire(big + 1, heap);
+    assert_ptr_equal(_hak_ss_of_slab(b2), mine);
+    check_geometry(b2, big + 1);
+    /* 64 KiB requests never get a record of the old shape */
+    for (unsigned i = 0; i < n; i++) {
+        s[i] = _hak_ss_slab_acquire(a, heap);
+        assert_non_null(s[i]);
+        assert_ptr_not_equal(_hak_ss_of_slab(s[i]), mine);
+        check_geometry(s[i], a);
+    }
+    for (unsigned i = 0; i < n; i++)
+        _hak_ss_slab_release(s[i]);
+    _hak_ss_slab_release(b1);
+    _hak_ss_slab_release(b2);
+}
+
 /* One slab of every class at the same time (twice): no two overlap, none
  * overlaps a SuperSlab header. */
 static void test_slabs_never_overlap(void **state)
@@ -534,6 +594,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_record_table_size),
     cmocka_unit_test(test_release_then_reacquire_reuses),
     cmocka_unit_test(test_reacquire_prefers_same_class),
+    cmocka_unit_test(test_reshaped_superslab_leaves_reuse_list),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
     cmocka_unit_test(test_remote_list_and_hints),
