@@ -204,7 +204,7 @@ typedef struct hak_slab {
     uint16_t tl_off;          /* cls * sizeof(hak_tlist_t)                 */
     uint8_t rot;              /* trailing zero bits of block_size          */
     uint8_t state;            /* hak_slab_state_t                          */
-    uint16_t cls;
+    uint16_t cls;             /* FREE: class last carved, or HAK_NO_CLASS */
     uint8_t in_warm;
     uint8_t pad1[3];
     /* --- owner only --- */

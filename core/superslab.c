@@ -165,6 +165,13 @@ static unsigned kind_of_slab(const hak_slab_t *s)
     return kind_of_shift(_hak_ss_of_slab(s)->slab_shift);
 }
 
+/* Whether s is FREE with pages that may be resident: then, and only then,
+ * it is in its kind's dirty_slabs list. */
+static bool slab_dirty_free(const hak_slab_t *s)
+{
+    return s->state == HAK_SLAB_FREE && s->dirty;
+}
+
 static void dirty_push(hak_slab_t *s)
 {
     hak_slab_t **head = &dirty_slabs[kind_of_slab(s)];
@@ -196,7 +203,7 @@ static void format_ss(hak_superslab_t *ss, unsigned shift)
     uint16_t cls[HAK_MAX_SLABS] = {0};
     if (ss->magic == HAK_SS_MAGIC) {
         for (unsigned i = 0; i < ss->nslabs; i++) {
-            dirty[i] = ss->slabs[i].state == HAK_SLAB_FREE && ss->slabs[i].dirty;
+            dirty[i] = slab_dirty_free(&ss->slabs[i]);
             cls[i] = ss->slabs[i].cls;
             any_dirty |= dirty[i];
             if (dirty[i])
@@ -350,7 +357,7 @@ static hak_superslab_t *ss_new_locked(unsigned shift)
 static void ss_destroy_locked(hak_superslab_t *ss)
 {
     for (unsigned i = 0; i < ss->nslabs; i++)
-        if (ss->slabs[i].state == HAK_SLAB_FREE && ss->slabs[i].dirty)
+        if (slab_dirty_free(&ss->slabs[i]))
             dirty_remove(&ss->slabs[i]);
     fr_release_locked(ss);
     _hak_reg_remove(ss);
@@ -453,7 +460,7 @@ static size_t purge_locked(uint64_t now, bool force)
         hak_superslab_t *ss = ss_list[i];
         for (unsigned j = 0; j < ss->nslabs; j++) {
             hak_slab_t *s = &ss->slabs[j];
-            if (s->state == HAK_SLAB_FREE && s->dirty &&
+            if (slab_dirty_free(s) &&
                 (force || (uint32_t)now - s->freed_at_ms >= delay)) {
                 char *b = slab_base(ss, j);
                 size_t n = slab_span(ss, j);
