@@ -70,10 +70,12 @@ void _hak_heap_setup(void)
         if (n > 1024)
             n = 1024;
         hak_tcache_max[c] = (uint32_t)n;
-        /* a list may grow to 16 times that (at most 1024 blocks) */
+        /* a list may grow to 16 times that (at most 4096 blocks: a program
+         * that frees 1600 small blocks in a row, then allocates them again,
+         * does so without a flush) */
         size_t cap = 16 * bytes / hak_class_size[c];
-        if (cap > 1024)
-            cap = 1024;
+        if (cap > 4096)
+            cap = 4096;
         if (cap < n)
             cap = n;
         hak_tcache_cap[c] = (uint32_t)cap;
