@@ -10,11 +10,12 @@
  * When a list grows past its bound, _hak_heap_flush returns half of it to
  * the blocks' slabs, which rejoin the warm pool.
  *
- * A block freed by another thread is pushed (lock-free) on its slab's remote
- * list. The owner notices it either when it next takes blocks from that slab
- * (warm slabs) or, for slabs it stopped watching (FULL: no block left to
- * give), through heap->pending, on which the first remote freer pushes the
- * slab. The protocol is the tag state machine in internal.h.
+ * A block freed by another thread goes on its slab's remote list (lock-free),
+ * gathered with others of the same slab by the freeing thread and pushed
+ * with them (_hak_heap_free_remote). The owner notices it either when it
+ * next takes blocks from that slab (warm slabs) or, for slabs it stopped
+ * watching (FULL: no block left to give), through heap->pending, on which
+ * the first remote freer pushes the slab. The protocol is the tag state machine in internal.h.
  *
  * A thread's heap lives in the metadata arena, reached through one
  * initial-exec TLS pointer that starts at hak_empty_heap (all lists empty),
@@ -36,10 +37,14 @@
 hak_heap_t hak_empty_heap;
 HAK_TLS hak_heap_t *hak_tls_heap = &hak_empty_heap;
 HAK_TLS hak_heap_t *hak_tls_fast = &hak_empty_heap;
+/* set when this thread's heap is retired at its exit: remote frees from
+ * later destructors are pushed at once, not gathered in a new heap */
+static HAK_TLS uint8_t hak_tls_retired;
 uint32_t hak_tcache_max[HAK_NUM_CLASSES];
 uint32_t hak_tcache_cap[HAK_NUM_CLASSES];
 static uint64_t tcache_grow_budget;
 static uint32_t carve_batch[HAK_NUM_CLASSES];
+static uint8_t rf_limit[HAK_NUM_CLASSES]; /* blocks a remote-free chain holds */
 
 static hak_lock_t heap_lock = HAK_LOCK_INIT;
 static hak_heap_t *all_heaps, *free_heaps;
@@ -50,6 +55,7 @@ void _hak_heap_lock(void) { hak_lock(&heap_lock); }
 void _hak_heap_unlock(void) { hak_unlock(&heap_lock); }
 
 static void destructor(void *arg);
+static void rf_flush(hak_heap_t *h);
 
 /* Called once from init (before any heap exists). */
 void _hak_heap_setup(void)
@@ -80,6 +86,8 @@ void _hak_heap_setup(void)
             cap = n;
         hak_tcache_cap[c] = (uint32_t)cap;
         carve_batch[c] = (uint32_t)(n / 2 > 0 ? n / 2 : 1);
+        size_t rf = HAK_RF_BYTES / hak_class_size[c];
+        rf_limit[c] = (uint8_t)(rf < HAK_RF_MAX ? rf : HAK_RF_MAX);
     }
     /* what a thread's lists may grow by, in all (2 MiB by default) */
     tcache_grow_budget = 32 * (uint64_t)bytes;
@@ -306,6 +314,7 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
     }
     HAK_STAT(h, refills);
     h->tl_dry[cls] = 1;
+    rf_flush(h);
     drain_pending(h);
     hak_block_t *list = h->tl[cls].head;
     if (list) /* draining may not refill this class, but a nested call might */
@@ -435,20 +444,23 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
 }
 
 /* ---- remote free ------------------------------------------------------ */
-void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
+/* Pushes the chain head .. tail (linked through next; tail's link is set
+ * here) of blocks of s, whose owner is another thread, on s's remote list
+ * with one compare-and-swap; notifies the owner if s was FULL. */
+void _hak_heap_push_remote(hak_slab_t *s, hak_block_t *head, hak_block_t *tail)
 {
     uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
     uintptr_t tag;
 #ifdef HAK_RT_HINTS
     /* the carved part of the slab, from the record's first line (the
      * second is the owner's, busy) */
-    bool hint = hak_rt_has_hint(s->block_size, b);
+    bool hint = hak_rt_has_hint(s->block_size, tail);
     uintptr_t lo = (uintptr_t)s->start;
     uintptr_t span = hint ? (uintptr_t)(hak_slab_bump(s) - s->start) : 0;
 #endif
     for (;;) {
         tag = rt_tag(old);
-        hak_set_next(b, (hak_block_t *)(old & ~HAK_RT_MASK));
+        hak_set_next(tail, (hak_block_t *)(old & ~HAK_RT_MASK));
 #ifdef HAK_RT_HINTS
         if (hint) {
             /* HAK_RT_HINT_DIST - 1 links down from the head. The owner may
@@ -460,11 +472,11 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
                 uintptr_t nx = __atomic_load_n((uintptr_t *)far, __ATOMIC_RELAXED);
                 far = nx - lo < span && !(nx & (HAK_MIN_ALIGN - 1)) ? nx : 0;
             }
-            *hak_rt_hint(b) = (void *)far;
+            *hak_rt_hint(tail) = (void *)far;
         }
 #endif
         uintptr_t nt = tag == HAK_RT_FULL ? HAK_RT_NOTIFYING : tag;
-        if (atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b | nt,
+        if (atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)head | nt,
                                                   memory_order_acq_rel, memory_order_relaxed))
             break;
     }
@@ -482,6 +494,66 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
                                                   (old & ~HAK_RT_MASK) | HAK_RT_NOTIFIED,
                                                   memory_order_acq_rel, memory_order_relaxed)) {
     }
+}
+
+/* Pushes h's gathered remote frees, if any. */
+static void rf_flush(hak_heap_t *h)
+{
+    uint32_t m = h->rf_mask;
+    h->rf_mask = 0;
+    while (m) {
+        hak_rfchain_t *c = &h->rf[__builtin_ctz(m)];
+        m &= m - 1;
+        _hak_heap_push_remote(c->slab, c->head, c->tail);
+        c->slab = NULL;
+    }
+}
+
+/* b, a block of s, is freed by a thread other than s's owner. Blocks are
+ * gathered by slab (one chain for each of HAK_RF_SLOTS size-class slots,
+ * up to HAK_RF_MAX blocks and HAK_RF_BYTES bytes) and pushed on the slab's
+ * remote list together: the compare-and-swap on the list, which also waits
+ * for the freer's stores to the block, was most of the cost of a remote
+ * free. A gathered block counts as live for its slab until then. A chain
+ * goes out when a block of another slab takes its slot or it is full, and
+ * all of them when this thread's malloc takes its slow path, at
+ * malloc_trim and when the thread exits. A thread with no heap yet gets
+ * one (it registers the thread-exit flush); once its heap is retired at
+ * exit, or if none can be made, the block is pushed at once. */
+void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
+{
+    unsigned cls = s->cls, limit = rf_limit[cls];
+    hak_heap_t *h = hak_tls_heap;
+    if (HAK_UNLIKELY(h == &hak_empty_heap))
+        h = limit > 1 && !hak_tls_retired ? heap_create() : NULL;
+    if (limit <= 1 || !h) {
+        _hak_heap_push_remote(s, b, b);
+        return;
+    }
+    unsigned slot = cls % HAK_RF_SLOTS;
+    hak_rfchain_t *c = &h->rf[slot];
+    if (c->slab != s || c->n >= limit) {
+        if (c->slab)
+            _hak_heap_push_remote(c->slab, c->head, c->tail);
+        c->slab = s;
+        c->head = NULL;
+        c->tail = b;
+        c->n = 0;
+        h->rf_mask |= 1u << slot;
+    }
+#ifdef HAK_RT_HINTS
+    /* the block HAK_RT_HINT_DIST places further down, if the chain is that
+     * long (the tail's hint is set when the chain is pushed) */
+    if (hak_rt_has_hint(s->block_size, b)) {
+        hak_block_t *far = c->head;
+        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
+            far = hak_next(far);
+        *hak_rt_hint(b) = far;
+    }
+#endif
+    hak_set_next(b, c->head);
+    c->head = b;
+    c->n++;
 }
 
 /* Every block of every TLS list back to its slab; with rewarm, slabs that
@@ -506,6 +578,8 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
 /* ---- thread exit -------------------------------------------------------- */
 static void heap_teardown(hak_heap_t *h)
 {
+    /* 0. blocks of other threads' slabs this thread freed go out */
+    rf_flush(h);
     /* 1. every cached block back to its slab (the warm pool is dropped
      *    below, so no re-warming) */
     return_cached_blocks(h, false);
@@ -562,6 +636,7 @@ static void destructor(void *arg)
     if (hak_tls_heap == h) {
         hak_tls_heap = &hak_empty_heap;
         hak_tls_fast = &hak_empty_heap;
+        hak_tls_retired = 1;
     }
     heap_retire(h);
 }
@@ -572,6 +647,7 @@ void _hak_heap_thread_exit(void)
     if (h != &hak_empty_heap) {
         hak_tls_heap = &hak_empty_heap;
         hak_tls_fast = &hak_empty_heap;
+        hak_tls_retired = 1;
         if (heap_key_ok)
             pthread_setspecific(heap_key, NULL);
         heap_retire(h);
@@ -612,6 +688,7 @@ void _hak_heap_collect_all(hak_heap_t *h)
 {
     if (h == &hak_empty_heap)
         return;
+    rf_flush(h);
     drain_pending(h);
     return_cached_blocks(h, true);
     _hak_heap_reset_bounds(h);

@@ -565,6 +565,19 @@ typedef struct hak_tcounters {
  * below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
  * (remote freers push slabs there) and the stats read at report time. */
+/* Frees of other threads' blocks that a thread gathers before pushing
+ * them on their slab's remote list: a chain of blocks of one slab in each
+ * of HAK_RF_SLOTS slots (chosen by size class), at most HAK_RF_MAX blocks
+ * and HAK_RF_BYTES bytes (blocks of half that or more are not gathered). */
+#define HAK_RF_SLOTS 32
+#define HAK_RF_MAX 32
+#define HAK_RF_BYTES 16384
+typedef struct {
+    hak_slab_t *slab;
+    hak_block_t *head, *tail;
+    uint32_t n;
+} hak_rfchain_t;
+
 typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];
@@ -577,6 +590,10 @@ typedef struct hak_heap {
     uint64_t tl_grow_left;             /* bytes the bounds may still grow by */
     hak_slab_t *owned;                 /* every slab this heap owns          */
     _Atomic(hak_slab_t *) pending;     /* slabs with remote frees to collect */
+    /* this thread's frees of other threads' blocks, gathered by slab and
+     * pushed on its remote list in one go (see _hak_heap_free_remote) */
+    hak_rfchain_t rf[HAK_RF_SLOTS];
+    uint32_t rf_mask;                  /* slots with a chain                */
     struct hak_heap *next_all;         /* every heap ever made               */
     struct hak_heap *next_free;        /* pool of heaps of exited threads    */
     uint8_t live;
@@ -644,7 +661,11 @@ HAK_FAST void *hak_alloc_upto_1k(size_t n)
     return hak_alloc_tl((hak_tlist_t *)((char *)hak_tls_fast->tl + hak_size_tl[n]));
 }
 HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
+/* b (its free-block key written), a block of slab s of another thread,
+ * is freed: gathered with others of s, pushed later (heap.c). */
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
+/* The chain head .. tail of blocks of s goes on s's remote list now. */
+HAK_HIDDEN void _hak_heap_push_remote(hak_slab_t *s, hak_block_t *head, hak_block_t *tail);
 HAK_HIDDEN void _hak_heap_thread_exit(void);
 HAK_HIDDEN void _hak_heap_setup(void);
 /* Puts h's TLS list bounds back to the starting ones (after malloc_trim,

@@ -128,6 +128,50 @@ static void test_double_free_small(void **state)
     assert_heap_consistent(check, sizeof check / sizeof check[0], 50);
 }
 
+/* A block another thread freed is caught when freed again: by that
+ * thread while the block waits in its chain of remote frees, and by the
+ * owner once the chain went to the slab (at the freer's exit). */
+typedef struct {
+    void *p;
+    char err[sizeof err];
+    uint64_t inv_before, inv_after;
+} dfr_t;
+
+static void *double_free_remote(void *arg)
+{
+    dfr_t *d = arg;
+    hak_free(d->p);
+    d->inv_before = invalid_count();
+    CAPTURE(hak_free(d->p));
+    d->inv_after = invalid_count();
+    memcpy(d->err, err, sizeof err);
+    return NULL;
+}
+
+static void test_double_free_remote(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {16, 64, 200, 3000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        dfr_t *d = calloc(1, sizeof *d);
+        d->p = hak_malloc(sizes[i]);
+        assert_non_null(d->p);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, double_free_remote, d), 0);
+        pthread_join(t, NULL);
+        memcpy(err, d->err, sizeof err);
+        assert_report("free", "double free", d->p);
+        assert_int_equal(d->inv_after, d->inv_before + 1);
+        uint64_t inv = invalid_count();
+        CAPTURE(hak_free(d->p));
+        assert_report("free", "double free", d->p);
+        assert_int_equal(invalid_count(), inv + 1);
+        free(d);
+    }
+    const size_t check[] = {16, 64, 200, 3000};
+    assert_heap_consistent(check, sizeof check / sizeof check[0], 50);
+}
+
 static void test_double_free_large(void **state)
 {
     (void)state;
@@ -439,6 +483,7 @@ static void test_abort_mode(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_double_free_small),
+    cmocka_unit_test(test_double_free_remote),
     cmocka_unit_test(test_double_free_large),
     cmocka_unit_test(test_free_stack_address),
     cmocka_unit_test(test_free_middle_of_block),

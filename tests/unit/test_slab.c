@@ -441,7 +441,7 @@ static void test_abandon_adopt(void **state)
     /* heap teardown marks the remote list ABANDONED */
     atomic_store(&s->remote, HAK_RT_ABANDONED);
     b0->key = hak_block_key(b0);
-    _hak_heap_free_remote(s, b0);
+    _hak_heap_push_remote(s, b0, b0);
     assert_int_equal(atomic_load(&s->remote), (uintptr_t)b0 | HAK_RT_ABANDONED);
     hak_slab_t *a = _hak_ss_slab_adopt(cls, heap);
     assert_ptr_equal(a, s);
@@ -484,7 +484,7 @@ static void test_remote_list_and_hints(void **state)
         }
         for (int i = 0; i < N; i++) {
             b[i]->key = hak_block_key(b[i]);
-            _hak_heap_free_remote(s, b[i]);
+            _hak_heap_push_remote(s, b[i], b[i]);
         }
         /* the list: b[N-1], b[N-2], ..., b[0] */
         uintptr_t w = atomic_load(&s->remote);
@@ -549,7 +549,7 @@ static void test_reclaim_abandoned(void **state)
     for (int i = 0; i < 3; i++) {
         hak_block_t *b = (hak_block_t *)(s->start + (size_t)i * bs);
         b->key = hak_block_key(b);
-        _hak_heap_free_remote(s, b);
+        _hak_heap_push_remote(s, b, b);
     }
     /* a reclaim pass runs at most every 10 ms */
     usleep(20000);

@@ -356,7 +356,9 @@ static void test_first_call_is_free(void **state)
     assert_int_equal(pthread_create(&t, NULL, first_call_free, &f), 0);
     pthread_join(t, NULL);
     assert_true(f.heapless_before);
-    assert_true(f.heapless_after); /* freeing needs no heap */
+    /* freeing other threads' blocks gives the thread a heap, to gather
+     * them in until it exits */
+    assert_false(f.heapless_after);
     assert_true(f.heap_later);
     /* the owner (this thread) gets every one of them back */
     uint64_t mapped0 = os_mapped_bytes();
@@ -383,6 +385,106 @@ static void test_first_call_is_free(void **state)
     free(seen);
     free(sorted);
     free(v);
+}
+
+/* ---- remote frees are gathered ---------------------------------------------
+ * A thread freeing blocks of another thread's slab keeps them in a chain
+ * of that slab until the chain is full, the thread's malloc takes its slow
+ * path, or the thread exits; then the chain goes on the slab's remote list
+ * in one push. */
+#define RG_ALLOC 600
+
+typedef struct {
+    void **v;   /* blocks of slab s, to free in order */
+    size_t n;
+    size_t step[3]; /* free up to step[k], then wait */
+    pthread_barrier_t bar;
+} rg_t;
+
+static void *gather_frees(void *arg)
+{
+    rg_t *g = arg;
+    size_t i = 0;
+    for (int k = 0; k < 3; k++) {
+        for (; i < g->step[k]; i++)
+            hak_free(g->v[i]);
+        if (k == 2) {
+            /* a malloc slow path (a class this thread never used) */
+            void *p = hak_malloc(20000);
+            hak_free(p);
+        }
+        pthread_barrier_wait(&g->bar); /* main looks */
+        pthread_barrier_wait(&g->bar); /* main is done looking */
+    }
+    for (; i < g->n; i++)
+        hak_free(g->v[i]);
+    return NULL;
+}
+
+/* the blocks on s's remote list, all of them among v[0 .. k) */
+static size_t remote_list_len(hak_slab_t *s, void **v, size_t k)
+{
+    size_t n = 0;
+    uintptr_t w = atomic_load(&s->remote);
+    for (hak_block_t *b = (hak_block_t *)(w & ~HAK_RT_MASK); b; b = hak_next(b)) {
+        bool found = false;
+        for (size_t i = 0; i < k && !found; i++)
+            found = v[i] == b;
+        if (!found)
+            fail_msg("block %p on the remote list was not freed", (void *)b);
+        n++;
+    }
+    return n;
+}
+
+static void test_remote_frees_gathered(void **state)
+{
+    (void)state;
+    const size_t size = 48;
+    unsigned cls = hak_size_class(size + HAK_PAD);
+    void **all = calloc(RG_ALLOC, sizeof *all);
+    rg_t *g = calloc(1, sizeof *g);
+    g->v = calloc(RG_ALLOC, sizeof *g->v);
+    for (size_t i = 0; i < RG_ALLOC; i++) {
+        all[i] = hak_malloc(size);
+        assert_non_null(all[i]);
+    }
+    /* the blocks of the slab the last one came from */
+    hak_slab_t *s = slab_of_block(all[RG_ALLOC - 1]);
+    for (size_t i = 0; i < RG_ALLOC; i++)
+        if (slab_of_block(all[i]) == s)
+            g->v[g->n++] = all[i];
+    const size_t limit = HAK_RF_BYTES / hak_class_size[cls] < HAK_RF_MAX
+                             ? HAK_RF_BYTES / hak_class_size[cls]
+                             : HAK_RF_MAX;
+    assert_true(limit > 1);
+    assert_true(g->n >= 2 * limit + 10);
+    assert_int_equal(atomic_load(&s->remote) & ~HAK_RT_MASK, 0);
+    g->step[0] = limit;     /* a full chain, not pushed yet */
+    g->step[1] = limit + 5; /* the next block pushes it */
+    g->step[2] = limit + 9; /* the malloc slow path pushes the rest */
+    pthread_barrier_init(&g->bar, NULL, 2);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gather_frees, g), 0);
+    size_t want[3] = {0, limit, limit + 9};
+    for (int k = 0; k < 3; k++) {
+        pthread_barrier_wait(&g->bar);
+        size_t got = remote_list_len(s, g->v, g->step[k]);
+        if (got != want[k])
+            fail_msg("after %zu remote frees: %zu on the slab's remote list, want %zu",
+                     g->step[k], got, want[k]);
+        pthread_barrier_wait(&g->bar);
+    }
+    pthread_join(t, NULL);
+    /* the thread exited: every block it freed is on the list */
+    assert_int_equal(remote_list_len(s, g->v, g->n), g->n);
+    pthread_barrier_destroy(&g->bar);
+    for (size_t i = 0; i < RG_ALLOC; i++)
+        if (slab_of_block(all[i]) != s)
+            hak_free(all[i]);
+    free(all);
+    free(g->v);
+    free(g);
 }
 
 /* ---- heaps are reused ------------------------------------------------------ */
@@ -620,6 +722,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_producer_consumer),
     cmocka_unit_test(test_thread_exit_with_live_blocks),
     cmocka_unit_test(test_first_call_is_free),
+    cmocka_unit_test(test_remote_frees_gathered),
     cmocka_unit_test(test_heap_reused_after_exit),
     cmocka_unit_test(test_allocation_in_exit_destructor),
     cmocka_unit_test(test_all_to_all_remote_frees),
