@@ -15,7 +15,8 @@
  * with them (_hak_heap_free_remote). The owner notices it either when it
  * next takes blocks from that slab (warm slabs) or, for slabs it stopped
  * watching (FULL: no block left to give), through heap->pending, on which
- * the first remote freer pushes the slab. The protocol is the tag state machine in internal.h.
+ * the first remote freer pushes the slab. The protocol is the tag state
+ * machine in internal.h.
  *
  * A thread's heap lives in the metadata arena, reached through one
  * initial-exec TLS pointer that starts at hak_empty_heap (all lists empty),

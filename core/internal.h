@@ -560,15 +560,10 @@ typedef struct hak_tcounters {
     uint64_t class_frees[HAK_NUM_CLASSES];
 } hak_tcounters_t;
 
-/* A thread's heap. The TLS free list of class c is tl[c].head, with
- * tl[c].room = tl_max[c] - (blocks in it): a free that takes the room
- * below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
- * blocks to give. Only the owning thread touches it, except `pending`
- * (remote freers push slabs there) and the stats read at report time. */
 /* Frees of other threads' blocks that a thread gathers before pushing
  * them on their slab's remote list: a chain of blocks of one slab in each
  * of HAK_RF_SLOTS slots (chosen by size class), at most HAK_RF_MAX blocks
- * and HAK_RF_BYTES bytes (blocks of half that or more are not gathered). */
+ * and HAK_RF_BYTES bytes (blocks over half that are pushed at once). */
 #define HAK_RF_SLOTS 32
 #define HAK_RF_MAX 32
 #define HAK_RF_BYTES 16384
@@ -578,6 +573,11 @@ typedef struct {
     uint32_t n;
 } hak_rfchain_t;
 
+/* A thread's heap. The TLS free list of class c is tl[c].head, with
+ * tl[c].room = tl_max[c] - (blocks in it): a free that takes the room
+ * below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
+ * blocks to give. Only the owning thread touches it, except `pending`
+ * (remote freers push slabs there) and the stats read at report time. */
 typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];
