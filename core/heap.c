@@ -642,19 +642,6 @@ static void destructor(void *arg)
     heap_retire(h);
 }
 
-void _hak_heap_thread_exit(void)
-{
-    hak_heap_t *h = hak_tls_heap;
-    if (h != &hak_empty_heap) {
-        hak_tls_heap = &hak_empty_heap;
-        hak_tls_fast = &hak_empty_heap;
-        hak_tls_retired = 1;
-        if (heap_key_ok)
-            pthread_setspecific(heap_key, NULL);
-        heap_retire(h);
-    }
-}
-
 /* A fork may catch a remote freer between FULL -> NOTIFYING and NOTIFIED;
  * in the child that freer does not exist, and the owner would wait for it
  * forever. Finish its work: the slab goes on its owner's pending stack

@@ -666,7 +666,6 @@ HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
 /* The chain head .. tail of blocks of s goes on s's remote list now. */
 HAK_HIDDEN void _hak_heap_push_remote(hak_slab_t *s, hak_block_t *head, hak_block_t *tail);
-HAK_HIDDEN void _hak_heap_thread_exit(void);
 HAK_HIDDEN void _hak_heap_setup(void);
 /* Puts h's TLS list bounds back to the starting ones (after malloc_trim,
  * or when the constructor re-read the options). */
