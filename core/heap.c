@@ -99,28 +99,16 @@ void _hak_heap_setup(void)
 /* ---- warm pool and owned list ---------------------------------------- */
 static void warm_push(hak_heap_t *h, hak_slab_t *s)
 {
-    unsigned c = s->cls;
-    s->wprev = NULL;
-    s->wnext = h->warm[c];
-    if (h->warm[c])
-        h->warm[c]->wprev = s;
-    h->warm[c] = s;
+    hak_wlist_push(&h->warm[s->cls], s);
     s->in_warm = 1;
-    h->warm_n[c]++;
+    h->warm_n[s->cls]++;
 }
 
 static void warm_remove(hak_heap_t *h, hak_slab_t *s)
 {
-    unsigned c = s->cls;
-    if (s->wprev)
-        s->wprev->wnext = s->wnext;
-    else
-        h->warm[c] = s->wnext;
-    if (s->wnext)
-        s->wnext->wprev = s->wprev;
-    s->wnext = s->wprev = NULL;
+    hak_wlist_remove(&h->warm[s->cls], s);
     s->in_warm = 0;
-    h->warm_n[c]--;
+    h->warm_n[s->cls]--;
 }
 
 static void owned_push(hak_heap_t *h, hak_slab_t *s)

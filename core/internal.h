@@ -212,7 +212,7 @@ typedef struct hak_slab {
     uint32_t free_count;
     uint32_t used;
     char *end;                /* start + capacity * block_size             */
-    struct hak_slab *wnext, *wprev;   /* owner->warm[cls]                  */
+    struct hak_slab *wnext, *wprev;   /* owner->warm[cls]; FREE: dirty list */
     struct hak_slab *onext, *oprev;   /* owner->owned list / abandoned list */
     struct hak_slab *pnext;           /* owner->pending stack              */
     uint32_t freed_at_ms;             /* when it became FREE (purge delay) */
@@ -223,6 +223,29 @@ typedef struct hak_slab {
     /* --- shared --- */
     _Atomic(uintptr_t) remote;        /* remote-freed blocks | HAK_RT_ tag */
 } hak_slab_t;
+
+/* The lists linked through wnext/wprev (a heap's warm pool of a class; the
+ * SuperSlab layer's FREE dirty slabs of a kind; a slab is on one at most):
+ * s goes first on the list at *head, or leaves it. */
+HAK_FAST void hak_wlist_push(hak_slab_t **head, hak_slab_t *s)
+{
+    s->wprev = NULL;
+    s->wnext = *head;
+    if (*head)
+        (*head)->wprev = s;
+    *head = s;
+}
+
+HAK_FAST void hak_wlist_remove(hak_slab_t **head, hak_slab_t *s)
+{
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        *head = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    s->wnext = s->wprev = NULL;
+}
 
 /* free()'s copy of a slab's fields, one per 64 KiB page of a SuperSlab,
  * in one table (hak_fr_base) indexed by the page's address bits: free()

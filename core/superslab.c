@@ -172,26 +172,9 @@ static bool slab_dirty_free(const hak_slab_t *s)
     return s->state == HAK_SLAB_FREE && s->dirty;
 }
 
-static void dirty_push(hak_slab_t *s)
-{
-    hak_slab_t **head = &dirty_slabs[kind_of_slab(s)];
-    s->wprev = NULL;
-    s->wnext = *head;
-    if (*head)
-        (*head)->wprev = s;
-    *head = s;
-}
+static void dirty_push(hak_slab_t *s) { hak_wlist_push(&dirty_slabs[kind_of_slab(s)], s); }
 
-static void dirty_remove(hak_slab_t *s)
-{
-    if (s->wprev)
-        s->wprev->wnext = s->wnext;
-    else
-        dirty_slabs[kind_of_slab(s)] = s->wnext;
-    if (s->wnext)
-        s->wnext->wprev = s->wprev;
-    s->wnext = s->wprev = NULL;
-}
+static void dirty_remove(hak_slab_t *s) { hak_wlist_remove(&dirty_slabs[kind_of_slab(s)], s); }
 
 /* (Re)formats a SuperSlab for slabs of 1 << shift bytes. Slabs whose pages
  * may still be resident are marked FREE+dirty so a purge pass covers them. */
