@@ -3,8 +3,10 @@
  * alignment exceeds what size classes give (4 KiB).
  *
  * Arenas (default build). Blocks up to ARENA_MAX_BLOCK (32 MiB) with an
- * alignment up to 2 MiB are spans of pages inside arenas: 64 MiB regions
- * mapped once (MAP_NORESERVE: untouched pages cost nothing). Every 2 MiB
+ * alignment up to 2 MiB are spans of pages inside arenas: 256 MiB regions
+ * (64 MiB if that cannot be mapped) mapped once (MAP_NORESERVE: untouched
+ * pages cost nothing). A span never crosses arenas, so an arena is several
+ * times the largest span: the pieces left at arena ends are few. Every 2 MiB
  * chunk of an arena is registered as LARGE -> the arena, and each arena has
  * a page map (in the metadata arena) whose entries for the first and the
  * last page of every span, live or free, point to the span's record
@@ -59,18 +61,21 @@
 
 #include "internal.h"
 
-#define ARENA_SIZE ((size_t)64 << 20)
+#define ARENA_SIZE ((size_t)256 << 20)
+#define ARENA_SIZE_MIN ((size_t)64 << 20) /* when ARENA_SIZE cannot be mapped */
 #define ARENA_PAGES (ARENA_SIZE / HAK_PAGE_SIZE)
-#define ARENA_CHUNKS (ARENA_SIZE / HAK_SS_SIZE)
-#define ARENA_MAX_BLOCK (ARENA_SIZE / 2)
+#define ARENA_MAX_BLOCK ((size_t)32 << 20)
 #define ARENA_MAX_ALIGN HAK_SS_SIZE
 #define ARENA_KEEP 1 /* fully free (clean) arenas kept mapped */
-#define NBINS 56
+#define NBINS 61 /* bin_of(ARENA_PAGES) + 1 */
+_Static_assert(ARENA_PAGES == (size_t)1 << 16, "NBINS is bin_of(ARENA_PAGES) + 1");
+_Static_assert(ARENA_MAX_BLOCK <= ARENA_SIZE_MIN / 2, "a block fits any arena");
 #define USE_ARENAS (HAK_GUARD == 0)
 
 typedef struct hak_arena {
     uint32_t magic;            /* HAK_ARENA_MAGIC while mapped              */
-    char *base;                /* ARENA_SIZE bytes, 2 MiB aligned           */
+    char *base;                /* `size` bytes, 2 MiB aligned               */
+    size_t size;               /* ARENA_SIZE, or ARENA_SIZE_MIN             */
     hak_large_t **map;         /* page -> span (first and last pages)       */
     struct hak_arena *next, *prev;
 } hak_arena_t;
@@ -380,7 +385,7 @@ static void free_remove(hak_large_t *s)
  * the span there is live or of the other kind. */
 static hak_large_t *free_span_at(const hak_arena_t *a, size_t page, uint8_t purged)
 {
-    if (page >= ARENA_PAGES)
+    if (page >= a->size / HAK_PAGE_SIZE)
         return NULL;
     hak_large_t *x = a->map[page];
     return x->state == HAK_LARGE_CACHED && x->purged == purged ? x : NULL;
@@ -538,7 +543,7 @@ static hak_large_t *take_dirty_and_clean(size_t need)
 static bool arena_is_empty(const hak_arena_t *a)
 {
     hak_large_t *s = a->map[0];
-    return s->state == HAK_LARGE_CACHED && s->purged && s->span == ARENA_SIZE;
+    return s->state == HAK_LARGE_CACHED && s->purged && s->span == a->size;
 }
 
 static void arena_unregister(hak_arena_t *a, size_t chunks)
@@ -552,8 +557,8 @@ static void arena_destroy_locked(hak_arena_t *a)
     hak_large_t *s = a->map[0];
     free_remove(s);
     meta_put_locked(s);
-    arena_unregister(a, ARENA_CHUNKS);
-    _hak_os_unmap(a->base, ARENA_SIZE);
+    arena_unregister(a, a->size / HAK_SS_SIZE);
+    _hak_os_unmap(a->base, a->size);
     a->magic = 0;
     if (a->prev)
         a->prev->next = a->next;
@@ -578,8 +583,8 @@ static size_t release_arenas_locked(size_t keep)
             kept++;
             continue;
         }
+        n += a->size;
         arena_destroy_locked(a);
-        n += ARENA_SIZE;
     }
     return n;
 }
@@ -594,19 +599,30 @@ static hak_arena_t *arena_new_locked(void)
     }
     if (!a->map && !(a->map = _hak_meta_alloc(ARENA_PAGES * sizeof(hak_large_t *))))
         goto fail; /* keep the record for later */
-    char *base = _hak_os_map_aligned(ARENA_SIZE, HAK_SS_SIZE);
+    /* address space only (untouched pages cost nothing); a smaller one
+     * where the address space is limited */
+    size_t size = ARENA_SIZE;
+    int saved = errno; /* a failure here is not the caller's (it may still
+                          get a mapping of its own) */
+    char *base = _hak_os_map_aligned(size, HAK_SS_SIZE);
+    if (!base) {
+        size = ARENA_SIZE_MIN;
+        base = _hak_os_map_aligned(size, HAK_SS_SIZE);
+    }
+    errno = saved;
     if (!base)
         goto fail;
     a->base = base;
-    for (size_t c = 0; c < ARENA_CHUNKS; c++) {
+    a->size = size;
+    for (size_t c = 0; c < size / HAK_SS_SIZE; c++) {
         if (!_hak_reg_insert(base + c * HAK_SS_SIZE, (uintptr_t)a | HAK_REG_LARGE)) {
             arena_unregister(a, c);
-            _hak_os_unmap(base, ARENA_SIZE);
+            _hak_os_unmap(base, size);
             goto fail;
         }
     }
     if (hak_opt(HAK_OPT_THP))
-        _hak_os_thp_advise(base, ARENA_SIZE); /* asks for huge pages */
+        _hak_os_thp_advise(base, size); /* asks for huge pages */
     a->magic = HAK_ARENA_MAGIC;
     a->prev = NULL;
     a->next = arenas;
@@ -614,7 +630,7 @@ static hak_arena_t *arena_new_locked(void)
         arenas->prev = a;
     arenas = a;
     /* fresh from the OS: one clean span */
-    piece_locked(a, base, ARENA_SIZE, 1, 0);
+    piece_locked(a, base, size, 1, 0);
     return a;
 fail:
     a->next = arena_pool;
@@ -755,7 +771,7 @@ hak_large_t *_hak_large_find(uintptr_t v, const void *p)
     hak_large_t *s = NULL;
     hak_lock(&large_lock);
     const char *c = p;
-    if (a->magic == HAK_ARENA_MAGIC && c >= a->base && c < a->base + ARENA_SIZE) {
+    if (a->magic == HAK_ARENA_MAGIC && c >= a->base && c < a->base + a->size) {
         s = a->map[page_of(a, c)];
         if (!s || s->state == 0 || s->arena != a || c < s->user || c >= s->user + s->span) {
             /* an inner page (its entry is stale): walk the spans */

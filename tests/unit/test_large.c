@@ -7,6 +7,9 @@
  */
 #include "unit.h"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+
 #define MiB ((size_t)1 << 20)
 
 static int group_setup(void **state)
@@ -354,6 +357,96 @@ static void test_arena_spans(void **state)
     assert_int_equal(cbytes, 0);
 }
 
+/* Arenas are 256 MiB: eight 30 MiB blocks (spans never cross arenas) take
+ * at most two of them; with 64 MiB arenas they took four or more. */
+static void test_arena_size(void **state)
+{
+    (void)state;
+    hak_malloc_trim(0);
+    char *v[8];
+    struct hak_arena *seen[8];
+    unsigned distinct = 0;
+    for (int i = 0; i < 8; i++) {
+        v[i] = hak_malloc(30 * MiB);
+        assert_non_null(v[i]);
+        hak_large_t *l = record_of(v[i]);
+        assert_non_null(l);
+        assert_non_null(l->arena);
+        unsigned k = 0;
+        while (k < distinct && seen[k] != l->arena)
+            k++;
+        if (k == distinct)
+            seen[distinct++] = l->arena;
+    }
+    if (distinct > 2)
+        fail_msg("eight 30 MiB blocks in %u arenas", distinct);
+    for (int i = 0; i < 8; i++)
+        hak_free(v[i]);
+    hak_malloc_trim(0);
+}
+
+static size_t vm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lu", &pages) != 1)
+        pages = 0;
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Where 256 MiB of address space cannot be had, a new arena is 64 MiB:
+ * a large block still is an arena span, and errno is left alone. */
+static void arena_fallback_child(void)
+{
+    hak_malloc_trim(0); /* no arena left to take the block from */
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    if (live != 0)
+        _exit(10);
+    size_t vm = vm_bytes();
+    if (vm == 0)
+        _exit(11);
+    struct rlimit rl = {vm + 128 * MiB, vm + 128 * MiB};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        _exit(12);
+    uint64_t mm0, mm1, mu, ma, mr, mapped, peak, purged;
+    _hak_os_counts(&mm0, &mu, &ma, &mr, &mapped, &peak, &purged);
+    errno = 0;
+    char *p = hak_malloc(MiB);
+    if (!p)
+        _exit(13);
+    if (errno != 0)
+        _exit(14);
+    hak_large_t *l = record_of(p);
+    if (!l || !l->arena)
+        _exit(15); /* a mapping of its own: no arena could be made */
+    _hak_os_counts(&mm1, &mu, &ma, &mr, &mapped, &peak, &purged);
+    if (mm1 == mm0)
+        _exit(16); /* no new arena was mapped: not the case under test */
+    memset(p, 1, MiB);
+    hak_free(p);
+    _exit(0);
+}
+
+static void test_arena_fallback(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        arena_fallback_child();
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st))
+        fail_msg("child killed by signal %d", WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) != 0)
+        fail_msg("child exited with %d (see arena_fallback_child)", WEXITSTATUS(st));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_malloc_1mib),
     cmocka_unit_test(test_cache_reuse),
@@ -365,6 +458,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_teardown(test_cache_bound, restore_options),
     cmocka_unit_test_teardown(test_cache_bound_follows_live, restore_options),
     cmocka_unit_test(test_arena_spans),
+    cmocka_unit_test(test_arena_size),
+    cmocka_unit_test(test_arena_fallback),
 };
 
 UNIT_MAIN("large", tests, group_setup, NULL)
