@@ -3,10 +3,11 @@
  * alignment exceeds what size classes give (4 KiB).
  *
  * Arenas (default build). Blocks up to ARENA_MAX_BLOCK (32 MiB) with an
- * alignment up to 2 MiB are spans of pages inside arenas: 256 MiB regions
- * (64 MiB if that cannot be mapped) mapped once (MAP_NORESERVE: untouched
- * pages cost nothing). A span never crosses arenas, so an arena is several
- * times the largest span: the pieces left at arena ends are few. Every 2 MiB
+ * alignment up to 2 MiB are spans of pages inside arenas: regions of
+ * 256 MiB mapped once (MAP_NORESERVE: untouched pages cost nothing); 64 MiB
+ * under RLIMIT_AS, or if 256 cannot be mapped. A span never crosses
+ * arenas, so an arena is several times the largest span: the pieces left
+ * at arena ends are few. Every 2 MiB
  * chunk of an arena is registered as LARGE -> the arena, and each arena has
  * a page map (in the metadata arena) whose entries for the first and the
  * last page of every span, live or free, point to the span's record
@@ -58,11 +59,12 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "internal.h"
 
 #define ARENA_SIZE ((size_t)256 << 20)
-#define ARENA_SIZE_MIN ((size_t)64 << 20) /* when ARENA_SIZE cannot be mapped */
+#define ARENA_SIZE_MIN ((size_t)64 << 20) /* see arena_size_locked */
 #define ARENA_PAGES (ARENA_SIZE / HAK_PAGE_SIZE)
 #define ARENA_MAX_BLOCK ((size_t)32 << 20)
 #define ARENA_MAX_ALIGN HAK_SS_SIZE
@@ -75,7 +77,7 @@ _Static_assert(ARENA_MAX_BLOCK <= ARENA_SIZE_MIN / 2, "a block fits any arena");
 typedef struct hak_arena {
     uint32_t magic;            /* HAK_ARENA_MAGIC while mapped              */
     char *base;                /* `size` bytes, 2 MiB aligned               */
-    size_t size;               /* ARENA_SIZE, or ARENA_SIZE_MIN             */
+    size_t size;               /* ARENA_SIZE or ARENA_SIZE_MIN              */
     hak_large_t **map;         /* page -> span (first and last pages)       */
     struct hak_arena *next, *prev;
 } hak_arena_t;
@@ -589,6 +591,23 @@ static size_t release_arenas_locked(size_t keep)
     return n;
 }
 
+/* The size of a new arena: ARENA_SIZE, but ARENA_SIZE_MIN where the
+ * address space is limited (RLIMIT_AS): there every byte reserved counts
+ * against the limit, and a big arena mostly empty could make a later
+ * request fail. (A first arena of ARENA_SIZE_MIN, the others bigger, was
+ * measured: the pieces stranded in the small one cost malloc-large 40 MB
+ * of peak RSS over 2000 iterations.) */
+static size_t arena_size_locked(void)
+{
+    struct rlimit rl;
+    int saved = errno;
+    int r = getrlimit(RLIMIT_AS, &rl);
+    errno = saved;
+    if (r != 0 || rl.rlim_cur != RLIM_INFINITY)
+        return ARENA_SIZE_MIN;
+    return ARENA_SIZE;
+}
+
 static hak_arena_t *arena_new_locked(void)
 {
     hak_arena_t *a = arena_pool;
@@ -599,13 +618,13 @@ static hak_arena_t *arena_new_locked(void)
     }
     if (!a->map && !(a->map = _hak_meta_alloc(ARENA_PAGES * sizeof(hak_large_t *))))
         goto fail; /* keep the record for later */
-    /* address space only (untouched pages cost nothing); a smaller one
-     * where the address space is limited */
-    size_t size = ARENA_SIZE;
+    /* address space only (untouched pages cost nothing); a smaller one if
+     * that cannot be had (strict overcommit counts it all) */
+    size_t size = arena_size_locked();
     int saved = errno; /* a failure here is not the caller's (it may still
                           get a mapping of its own) */
     char *base = _hak_os_map_aligned(size, HAK_SS_SIZE);
-    if (!base) {
+    if (!base && size > ARENA_SIZE_MIN) {
         size = ARENA_SIZE_MIN;
         base = _hak_os_map_aligned(size, HAK_SS_SIZE);
     }

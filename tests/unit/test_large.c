@@ -397,11 +397,12 @@ static size_t vm_bytes(void)
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* Where 256 MiB of address space cannot be had, a new arena is 64 MiB:
- * a large block still is an arena span, and errno is left alone. */
-static void arena_fallback_child(void)
+/* Under RLIMIT_AS every arena is 64 MiB: three 30 MiB blocks (two arenas)
+ * leave room for a 100 MiB block within 400 MiB of address space, where a
+ * second arena of 256 MiB would not; errno is left alone. */
+static void arena_rlimit_child(void)
 {
-    hak_malloc_trim(0); /* no arena left to take the block from */
+    hak_malloc_trim(0); /* no arena left to take the blocks from */
     uint64_t live, lbytes, cached, cbytes;
     _hak_large_counts(&live, &lbytes, &cached, &cbytes);
     if (live != 0)
@@ -409,42 +410,45 @@ static void arena_fallback_child(void)
     size_t vm = vm_bytes();
     if (vm == 0)
         _exit(11);
-    struct rlimit rl = {vm + 128 * MiB, vm + 128 * MiB};
+    struct rlimit rl = {vm + 400 * MiB, vm + 400 * MiB};
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         _exit(12);
-    uint64_t mm0, mm1, mu, ma, mr, mapped, peak, purged;
-    _hak_os_counts(&mm0, &mu, &ma, &mr, &mapped, &peak, &purged);
-    errno = 0;
-    char *p = hak_malloc(MiB);
-    if (!p)
-        _exit(13);
-    if (errno != 0)
-        _exit(14);
-    hak_large_t *l = record_of(p);
-    if (!l || !l->arena)
-        _exit(15); /* a mapping of its own: no arena could be made */
-    _hak_os_counts(&mm1, &mu, &ma, &mr, &mapped, &peak, &purged);
-    if (mm1 == mm0)
-        _exit(16); /* no new arena was mapped: not the case under test */
-    memset(p, 1, MiB);
-    hak_free(p);
+    char *v[3];
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        v[i] = hak_malloc(30 * MiB);
+        if (!v[i])
+            _exit(13);
+        if (errno != 0)
+            _exit(14);
+        hak_large_t *l = record_of(v[i]);
+        if (!l || !l->arena)
+            _exit(15); /* a mapping of its own: no arena could be made */
+    }
+    char *big = hak_malloc(100 * MiB);
+    if (!big)
+        _exit(16);
+    big[0] = big[100 * MiB - 1] = 1;
+    hak_free(big);
+    for (int i = 0; i < 3; i++)
+        hak_free(v[i]);
     _exit(0);
 }
 
-static void test_arena_fallback(void **state)
+static void test_arena_rlimit(void **state)
 {
     (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        arena_fallback_child();
+        arena_rlimit_child();
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     if (WIFSIGNALED(st))
         fail_msg("child killed by signal %d", WTERMSIG(st));
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) != 0)
-        fail_msg("child exited with %d (see arena_fallback_child)", WEXITSTATUS(st));
+        fail_msg("child exited with %d (see arena_rlimit_child)", WEXITSTATUS(st));
 }
 
 static const struct CMUnitTest tests[] = {
@@ -459,7 +463,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_teardown(test_cache_bound_follows_live, restore_options),
     cmocka_unit_test(test_arena_spans),
     cmocka_unit_test(test_arena_size),
-    cmocka_unit_test(test_arena_fallback),
+    cmocka_unit_test(test_arena_rlimit),
 };
 
 UNIT_MAIN("large", tests, group_setup, NULL)
