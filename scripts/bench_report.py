@@ -135,6 +135,11 @@ def best_peer(cells, bench, allocators):
     return best
 
 
+# the ratio of the medians and the paired ratio further apart than this
+# factor: flagged under the summary table
+DISAGREE = 1.25
+
+
 def paired_ratio(cell, peer_cell):
     """Median over the rounds of cell's throughput divided by peer_cell's in the
     same round (a round runs every allocator once, one after the other, so a
@@ -213,6 +218,7 @@ def summary_lines(cells, benches, allocators):
         )
         out.append("|---|---|---:|---:|---:|---:|---:|")
         cols = [[] for _ in range(5)]
+        disagree = []
         for b in benches:
             c = cells[(b, t)]
             m, rm = c.median_tp(), c.median_rss()
@@ -237,6 +243,8 @@ def summary_lines(cells, benches, allocators):
             for col, v in zip(cols, vals):
                 col.append(v)
             out.append(f"| {b} | {bp_name} | " + " | ".join(fmt_ratio(v) for v in vals) + " |")
+            if vals[0] and vals[1] and max(vals[0], vals[1]) / min(vals[0], vals[1]) > DISAGREE:
+                disagree.append((b, vals[0], vals[1], c, cells[(b, bp[0])], bp[0]))
         out.append("| geometric mean | | " + " | ".join(fmt_ratio(geomean(col)) for col in cols) + " |")
         out.append("")
         out.append(
@@ -244,6 +252,16 @@ def summary_lines(cells, benches, allocators):
             "best peer's in the same round, where every allocator runs once, one after the other.)"
         )
         out.append("")
+        for b, med, pair, c, pc, peer in disagree:
+            tp, ptp = c.tp(), pc.tp()
+            out.append(
+                f"**Note, {b}:** the ratio of the medians ({fmt_ratio(med)}) and the paired ratio "
+                f"({fmt_ratio(pair)}) disagree: the machine's speed changed during the run "
+                f"({t} {fmt_ops(min(tp))}–{fmt_ops(max(tp))}, {peer} {fmt_ops(min(ptp))}–{fmt_ops(max(ptp))} "
+                "over the rounds), so the two medians come from different spells. The paired "
+                "ratio compares runs made side by side; re-run for a clean median."
+            )
+            out.append("")
     return out
 
 
