@@ -600,10 +600,7 @@ static size_t release_arenas_locked(size_t keep)
 static size_t arena_size_locked(void)
 {
     struct rlimit rl;
-    int saved = errno;
-    int r = getrlimit(RLIMIT_AS, &rl);
-    errno = saved;
-    if (r != 0 || rl.rlim_cur != RLIM_INFINITY)
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY)
         return ARENA_SIZE_MIN;
     return ARENA_SIZE;
 }
@@ -619,10 +616,11 @@ static hak_arena_t *arena_new_locked(void)
     if (!a->map && !(a->map = _hak_meta_alloc(ARENA_PAGES * sizeof(hak_large_t *))))
         goto fail; /* keep the record for later */
     /* address space only (untouched pages cost nothing); a smaller one if
-     * that cannot be had (strict overcommit counts it all) */
+     * that cannot be had (strict overcommit counts it all). errno is kept:
+     * a failure here is not the caller's (it may still get a mapping of
+     * its own) */
+    int saved = errno;
     size_t size = arena_size_locked();
-    int saved = errno; /* a failure here is not the caller's (it may still
-                          get a mapping of its own) */
     char *base = _hak_os_map_aligned(size, HAK_SS_SIZE);
     if (!base && size > ARENA_SIZE_MIN) {
         size = ARENA_SIZE_MIN;
