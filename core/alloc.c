@@ -57,6 +57,7 @@ static HAK_SLOW void stats_free_other(unsigned cls, bool remote)
 static HAK_SLOW void release_for_retry(void)
 {
     _hak_heap_collect_all(hak_tls_heap);
+    _hak_heap_reclaim_idle(hak_tls_heap, true);
     _hak_ss_purge(true);
     _hak_large_purge(true);
 }
@@ -324,10 +325,11 @@ static HAK_SLOW void free_other(void *p)
     _hak_report_bad_pointer("free", p, "invalid pointer (not allocated by hakmem)", -1, 0);
 }
 
-/* The TLS list behind fast record f went over its bound. */
+/* This thread's TLS list of fast record f's class went over its bound
+ * (f's owner may have changed since the owner test: see hak_fastrec_t). */
 static HAK_SLOW void flush_rec(hak_fastrec_t *f)
 {
-    _hak_heap_flush(f->owner, f->slab->cls);
+    _hak_heap_flush(hak_tls_heap, f->slab->cls);
 }
 
 HAK_API void hak_free(void *p)
@@ -348,7 +350,7 @@ HAK_API void hak_free(void *p)
 #endif
                    )) {
         zero_on_free(b, f->slab->block_size);
-        if (HAK_UNLIKELY(hak_tl_push(f->tl, b, key)))
+        if (HAK_UNLIKELY(hak_tl_push((hak_tlist_t *)((char *)hak_tls_fast + f->tl_off), b, key)))
             flush_rec(f);
         return;
     }
@@ -588,7 +590,8 @@ HAK_API int hak_malloc_trim(size_t pad)
     (void)pad;
     hak_ensure_init();
     _hak_heap_collect_all(hak_tls_heap);
-    size_t n = _hak_ss_purge(true);
+    size_t n = _hak_heap_reclaim_idle(hak_tls_heap, true);
+    n += _hak_ss_purge(true);
     n += _hak_large_purge(true);
     return n > 0;
 }

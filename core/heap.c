@@ -135,6 +135,45 @@ static void owned_remove(hak_heap_t *h, hak_slab_t *s)
 
 static uintptr_t rt_tag(uintptr_t v) { return v & HAK_RT_MASK; }
 
+/* ---- who works on the slab lists ---------------------------------------
+ * The owner's slow paths that touch its slab lists (refill, flush,
+ * malloc_trim, exit) run between heap_enter and heap_leave; a thread taking
+ * slabs from an idle heap (_hak_heap_reclaim_idle below) takes the heap
+ * only if the owner is outside them, and the owner waits while it works.
+ * Uncontended, heap_enter is one compare-and-swap per slow path: the fast
+ * paths, which only pop and push the TLS lists, take no part. Returns false
+ * if the owner is inside already (a malloc from a signal handler that
+ * interrupted a slow path goes on without the flag, as it always did). */
+static bool heap_enter(hak_heap_t *h)
+{
+    uint32_t v = 0;
+    while (!atomic_compare_exchange_weak_explicit(&h->busy, &v, HAK_HEAP_OWNER,
+                                                  memory_order_acquire, memory_order_relaxed)) {
+        if (v == HAK_HEAP_OWNER)
+            return false;
+        if (v == HAK_HEAP_RECLAIMER)
+            sched_yield();
+        v = 0;
+    }
+    atomic_store_explicit(&h->slow_seq,
+                          atomic_load_explicit(&h->slow_seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return true;
+}
+
+static void heap_leave(hak_heap_t *h, bool entered)
+{
+    if (entered)
+        atomic_store_explicit(&h->busy, 0, memory_order_release);
+}
+
+/* Whether h still owns s, a slab of a block in h's TLS lists: not if h
+ * went idle and gave s up meanwhile (see "idle heaps"). */
+static bool owns(hak_heap_t *h, hak_slab_t *s)
+{
+    return __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h;
+}
+
 /* Moves the slab's remote list to its local free list, keeping the tag.
  * Owner only. Returns the number of blocks moved. */
 static uint32_t collect_remote(hak_heap_t *h, hak_slab_t *s)
@@ -147,18 +186,20 @@ static uint32_t collect_remote(hak_heap_t *h, hak_slab_t *s)
 
 /* A slab whose blocks are all back goes back to the SuperSlab layer; with
  * keep_warm, not while its class has few warm slabs (the warm pool).
- * Only with tag NORMAL: FULL/NOTIFIED slabs may sit in a pending stack. */
-static void slab_release_if_empty(hak_heap_t *h, hak_slab_t *s, bool keep_warm)
+ * Only with tag NORMAL: FULL/NOTIFIED slabs may sit in a pending stack.
+ * Returns true if it went back. */
+static bool slab_release_if_empty(hak_heap_t *h, hak_slab_t *s, bool keep_warm)
 {
     if (s->used != 0 || rt_tag(atomic_load_explicit(&s->remote, memory_order_acquire)) !=
                             HAK_RT_NORMAL)
-        return;
+        return false;
     if (keep_warm && s->in_warm && h->warm_n[s->cls] <= (unsigned)hak_opt(HAK_OPT_WARM_POOL))
-        return;
+        return false;
     if (s->in_warm)
         warm_remove(h, s);
     owned_remove(h, s);
     _hak_ss_slab_release(s);
+    return true;
 }
 
 /* A slab got blocks back: make sure it is in the warm pool and, if it was
@@ -193,10 +234,13 @@ static uintptr_t rt_swap_after_notify(hak_slab_t *s, uintptr_t tag)
     }
 }
 
-static void drain_pending(hak_heap_t *h)
+/* Takes the remote frees of the slabs on h's pending stack; returns the
+ * number of slabs that went back to the SuperSlab layer empty. */
+static size_t drain_pending(hak_heap_t *h)
 {
     if (atomic_load_explicit(&h->pending, memory_order_relaxed) == NULL)
-        return;
+        return 0;
+    size_t n = 0;
     hak_slab_t *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
     while (s) {
         hak_slab_t *next = s->pnext;
@@ -206,9 +250,10 @@ static void drain_pending(hak_heap_t *h)
         _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
         if (!s->in_warm)
             warm_push(h, s);
-        slab_release_if_empty(h, s, true);
+        n += slab_release_if_empty(h, s, true);
         s = next;
     }
+    return n;
 }
 
 /* ---- bounds of the TLS lists ------------------------------------------ */
@@ -292,6 +337,8 @@ void _hak_heap_set_fast(void)
 }
 
 /* ---- refill: the malloc slow path ------------------------------------ */
+static void *refill(hak_heap_t *h, unsigned cls);
+
 void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
 {
     if (HAK_UNLIKELY(h == &hak_empty_heap)) {
@@ -301,6 +348,14 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
             return NULL;
         }
     }
+    bool entered = heap_enter(h);
+    void *p = refill(h, cls);
+    heap_leave(h, entered);
+    return p;
+}
+
+static void *refill(hak_heap_t *h, unsigned cls)
+{
     HAK_STAT(h, refills);
     h->tl_dry[cls] = 1;
     rf_flush(h);
@@ -317,6 +372,9 @@ void *_hak_heap_refill_alloc(hak_heap_t *h, unsigned cls)
             if (s) {
                 HAK_STAT(h, adopted);
             } else {
+                /* before the heap grows: empty slabs that idle heaps
+                 * hold (at most every few ms) */
+                _hak_heap_reclaim_idle(h, false);
                 s = _hak_ss_slab_acquire(cls, h);
                 if (!s) {
                     errno = ENOMEM;
@@ -413,6 +471,7 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
 {
     if (grow_bound(h, cls))
         return;
+    bool entered = heap_enter(h);
     HAK_STAT(h, flushes);
     int32_t room_after = (int32_t)(h->tl_max[cls] - h->tl_max[cls] / 2);
     /* (the list ends early only if the bounds changed under this heap, when
@@ -422,6 +481,10 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         h->tl[cls].head = hak_next(b);
         h->tl[cls].room++;
         hak_slab_t *s = hak_block_slab(b);
+        if (HAK_UNLIKELY(!owns(h, s))) {
+            _hak_heap_push_remote(s, b, b);
+            continue;
+        }
         hak_slab_put(s, b);
         if (!s->in_warm)
             slab_rewarm(h, s);
@@ -430,6 +493,7 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
     }
     if (!h->tl[cls].head)
         h->tl[cls].room = (int32_t)h->tl_max[cls];
+    heap_leave(h, entered);
 }
 
 /* ---- remote free ------------------------------------------------------ */
@@ -554,6 +618,11 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
         while (b) {
             hak_block_t *next = hak_next(b);
             hak_slab_t *s = hak_block_slab(b);
+            if (HAK_UNLIKELY(!owns(h, s))) {
+                _hak_heap_push_remote(s, b, b);
+                b = next;
+                continue;
+            }
             hak_slab_put(s, b);
             if (rewarm && !s->in_warm)
                 slab_rewarm(h, s);
@@ -605,7 +674,9 @@ static void heap_teardown(hak_heap_t *h)
 
 static void heap_retire(hak_heap_t *h)
 {
+    bool entered = heap_enter(h);
     heap_teardown(h);
+    heap_leave(h, entered);
     if (hak_stats_enabled)
         _hak_stats_merge_exited(&h->stats);
     hak_lock(&heap_lock);
@@ -664,6 +735,7 @@ void _hak_heap_collect_all(hak_heap_t *h)
 {
     if (h == &hak_empty_heap)
         return;
+    bool entered = heap_enter(h);
     rf_flush(h);
     drain_pending(h);
     return_cached_blocks(h, true);
@@ -675,6 +747,114 @@ void _hak_heap_collect_all(hak_heap_t *h)
         slab_release_if_empty(h, s, false);
         s = next;
     }
+    heap_leave(h, entered);
+}
+
+/* ---- idle heaps -----------------------------------------------------------
+ * Remote frees to a slab wait on its remote list until the owner takes them,
+ * in one of its slow paths. A thread that stopped allocating (a main thread
+ * that filled the work and waits for the workers, which free it) never
+ * does: its slabs stay its own, their freed blocks of no use to anyone. So
+ * a thread about to take a new slab first looks (at most every
+ * IDLE_SCAN_MS) at the other heaps, and gives up for those whose owner has
+ * not entered a slow path since the last look the slabs of their warm
+ * pools, as an exiting thread does: empty ones go back to the SuperSlab
+ * layer, the others are abandoned for any heap to adopt. Slabs with
+ * nothing to give (FULL) stay; once blocks come back to them they are on
+ * the heap's pending stack, and the next look takes them. A heap where
+ * nothing is found is looked at again after twice the wait, up to
+ * IDLE_WAIT_MAX_MS. Blocks of a given-up slab may still sit in the owner's
+ * TLS lists: malloc hands them out as before, and a flush sends them to
+ * the slab's new owner as remote frees (the slab counts them as live). */
+#define IDLE_SCAN_MS 10u
+#define IDLE_WAIT_MAX_MS 1280u
+
+static _Atomic(uint64_t) idle_scan_ms;
+
+/* h's warm slabs go back if empty, and the others are abandoned if
+ * `abandon`. h is held (busy). Returns the number of slabs h gave up. */
+static size_t give_up_warm_slabs(hak_heap_t *h, bool abandon)
+{
+    size_t n = drain_pending(h);
+    hak_slab_t *s = h->owned;
+    while (s) {
+        hak_slab_t *next = s->onext;
+        if (!abandon) {
+            _hak_slab_collect_remote(s);
+            n += slab_release_if_empty(h, s, false);
+        } else if (s->in_warm) {
+            /* warm: tag NORMAL (FULL only out of the warm pool, and the
+             * slabs that were NOTIFIED were just drained) */
+            uintptr_t old = rt_swap_after_notify(s, HAK_RT_ABANDONED);
+            _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
+            warm_remove(h, s);
+            owned_remove(h, s);
+            s->pnext = NULL;
+            if (s->used == 0) {
+                atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
+                _hak_ss_slab_release(s);
+            } else {
+                _hak_ss_slab_abandon(s);
+            }
+            n++;
+        }
+        s = next;
+    }
+    return n;
+}
+
+/* (all: malloc_trim, or the OS refused memory) */
+size_t _hak_heap_reclaim_idle(hak_heap_t *self, bool all)
+{
+    uint64_t now = _hak_os_now_ms();
+    if (!all && now - atomic_load_explicit(&idle_scan_ms, memory_order_relaxed) < IDLE_SCAN_MS)
+        return 0;
+    size_t n = 0;
+    hak_lock(&heap_lock);
+    if (!all && now - atomic_load_explicit(&idle_scan_ms, memory_order_relaxed) < IDLE_SCAN_MS) {
+        hak_unlock(&heap_lock);
+        return 0;
+    }
+    atomic_store_explicit(&idle_scan_ms, now, memory_order_relaxed);
+    for (hak_heap_t *h = all_heaps; h; h = h->next_all) {
+        if (!h->live || h == self)
+            continue;
+        uint32_t seq = atomic_load_explicit(&h->slow_seq, memory_order_relaxed);
+        if (!all) {
+            if (seq != h->idle_seq || h->idle_wait_ms == 0) {
+                /* busy since the last look: idle from now on, maybe */
+                h->idle_seq = seq;
+                h->idle_wait_ms = IDLE_SCAN_MS;
+                h->idle_next_ms = now + IDLE_SCAN_MS;
+                continue;
+            }
+            if (now < h->idle_next_ms)
+                continue;
+        }
+        uint32_t v = 0;
+        if (!atomic_compare_exchange_strong_explicit(&h->busy, &v, HAK_HEAP_RECLAIMER,
+                                                     memory_order_acquire, memory_order_relaxed))
+            continue; /* its owner is in a slow path right now */
+        size_t k = give_up_warm_slabs(h, !all);
+        atomic_store_explicit(&h->busy, 0, memory_order_release);
+        n += k;
+        if (!all) {
+            uint32_t w = h->idle_wait_ms * 2;
+            h->idle_wait_ms = k ? IDLE_SCAN_MS : w < IDLE_WAIT_MAX_MS ? w : IDLE_WAIT_MAX_MS;
+            h->idle_next_ms = now + h->idle_wait_ms;
+        }
+    }
+    hak_unlock(&heap_lock);
+    if (n && HAK_UNLIKELY(hak_stats_enabled)) {
+        if (self != &hak_empty_heap)
+            __atomic_store_n(&self->stats.idle_taken,
+                             __atomic_load_n(&self->stats.idle_taken, __ATOMIC_RELAXED) + n,
+                             __ATOMIC_RELAXED);
+        else
+            for (size_t i = 0; i < n; i++)
+                _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, idle_taken));
+    }
+    return n;
 }
 
 void _hak_heap_sum_stats(hak_tcounters_t *out)

@@ -252,12 +252,17 @@ HAK_FAST void hak_wlist_remove(hak_slab_t **head, hak_slab_t *s)
  * finds it from the address alone, with a shift, a mask and an add, and
  * reads one cache line. A slab of 2^k bytes has 2^(k-16) copies, all
  * rewritten by _hak_slab_publish whenever one of these fields changes, by
- * the thread that owns the slab or is taking it or giving it up. Only the
- * owner's own free() can pass the owner test, so only the owner relies on
- * the copies. */
+ * the thread that owns the slab or is taking it. Only the owner's own
+ * free() can pass the owner test, so only the owner relies on the copies.
+ * A change of owner alone (a slab abandoned or adopted) rewrites only the
+ * owner (_hak_slab_publish_owner): the owner of an idle heap may be in
+ * free() between its owner test and its push while another thread gives
+ * the slab up (heap.c, "idle heaps"), and what it reads after the test
+ * stays the same. The push goes to the freeing thread's own list of the
+ * class (tl_off into its heap), never to another heap's. */
 typedef struct hak_fastrec {
     struct hak_heap *owner;   /* as hak_slab_t.owner                       */
-    hak_tlist_t *tl;          /* &owner->tl[cls]; NULL without owner       */
+    uintptr_t tl_off;         /* as hak_slab_t.tl_off                      */
     char *start;
     uint64_t inv;
     uint64_t ncarved;
@@ -311,10 +316,14 @@ HAK_FAST char *hak_slab_bump(const hak_slab_t *s)
 }
 /* Copies s's free() fields to its fast records (superslab.c). */
 HAK_HIDDEN void _hak_slab_publish(hak_slab_t *s);
+/* Rewrites only the owner in s's fast records (s's owner changed). */
+HAK_HIDDEN void _hak_slab_publish_owner(hak_slab_t *s);
+/* Rewrites only the carved count in s's fast records. */
+HAK_HIDDEN void _hak_slab_publish_ncarved(hak_slab_t *s);
 HAK_FAST void hak_slab_set_bump(hak_slab_t *s, const char *bump)
 {
     __atomic_store_n(&s->ncarved, (uint64_t)(bump - s->start) / s->block_size, __ATOMIC_RELAXED);
-    _hak_slab_publish(s);
+    _hak_slab_publish_ncarved(s);
 }
 
 /* free()'s record table: HAK_FR_SLOTS slots of HAK_MAX_SLABS records, one
@@ -570,6 +579,7 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(remote_frees)             \
     X(remote_collected)         \
     X(adopted)                  \
+    X(idle_taken)               \
     X(slabs_acquired)           \
     X(large_allocs)             \
     X(large_frees)              \
@@ -600,12 +610,15 @@ typedef struct {
  * tl[c].room = tl_max[c] - (blocks in it): a free that takes the room
  * below 0 flushes (head and room share a cache line); the warm pool is warm[c], the owned slabs of class c with
  * blocks to give. Only the owning thread touches it, except `pending`
- * (remote freers push slabs there) and the stats read at report time. */
+ * (remote freers push slabs there), the stats read at report time, and
+ * the slab lists (warm, owned, pending and the slabs on them): the owner
+ * works on those in its slow paths, holding `busy`; another thread may
+ * hold `busy` instead to release the empty slabs of a heap whose owner
+ * stopped allocating (heap.c, "idle heaps"). */
 typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
-    uint16_t warm_empty[HAK_NUM_CLASSES]; /* of which with used == 0        */
     uint16_t carve_n[HAK_NUM_CLASSES]; /* blocks the next carve takes (0: first) */
     uint32_t tl_max[HAK_NUM_CLASSES];  /* bound of tl[c]: hak_tcache_max[c],
                                           raised by _hak_heap_flush        */
@@ -621,8 +634,19 @@ typedef struct hak_heap {
     struct hak_heap *next_free;        /* pool of heaps of exited threads    */
     uint8_t live;
     uint64_t rng;                      /* hardened: carve order             */
+    /* HAK_HEAP_OWNER while the owner is in a slow path that touches its
+     * slab lists, HAK_HEAP_RECLAIMER while another thread releases its
+     * empty slabs, 0 otherwise */
+    _Atomic(uint32_t) busy;
+    _Atomic(uint32_t) slow_seq;        /* owner's slow paths so far         */
+    /* heap_lock: idle-heap bookkeeping of the reclaiming threads */
+    uint32_t idle_seq;                 /* slow_seq at the last look         */
+    uint32_t idle_wait_ms;             /* back-off while nothing is found   */
+    uint64_t idle_next_ms;             /* not looked at again before        */
     hak_tcounters_t stats;
 } hak_heap_t;
+#define HAK_HEAP_OWNER 1u
+#define HAK_HEAP_RECLAIMER 2u
 
 extern hak_heap_t hak_empty_heap HAK_HIDDEN;
 /* This thread's heap (hak_empty_heap until its first allocation), and the
@@ -699,6 +723,12 @@ HAK_HIDDEN void _hak_heap_lock(void);
 HAK_HIDDEN void _hak_heap_unlock(void);
 HAK_HIDDEN void _hak_heap_sum_stats(hak_tcounters_t *out);
 HAK_HIDDEN void _hak_heap_collect_all(hak_heap_t *h);
+/* Takes the warm slabs (released if empty, abandoned if not) of other
+ * threads' heaps whose owners have not been in a slow path for a while;
+ * at most every few ms. all: at once, and only the empty slabs, of every
+ * other heap whose owner is not in a slow path right now. self: the
+ * caller's heap, or hak_empty_heap. Returns the number of slabs taken. */
+HAK_HIDDEN size_t _hak_heap_reclaim_idle(hak_heap_t *self, bool all);
 HAK_HIDDEN uint64_t _hak_heap_cached_bytes(void);
 
 /* ---------------------------------------------------------------------- */

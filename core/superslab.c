@@ -299,7 +299,7 @@ static void fr_release_locked(hak_superslab_t *ss)
     for (unsigned i = 0; i < HAK_MAX_SLABS; i++) {
         __atomic_store_n(&fr[i].owner, NULL, __ATOMIC_RELEASE);
         __atomic_store_n(&fr[i].ncarved, 0, __ATOMIC_RELAXED);
-        fr[i].tl = NULL;
+        fr[i].tl_off = 0;
         fr[i].start = NULL;
         fr[i].inv = 0;
         fr[i].rot = 0;
@@ -484,8 +484,8 @@ static void slab_release_locked(hak_slab_t *s)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
-    /* nothing carved: every free() into it is invalid (publishes the fast
-     * records, owner included) */
+    _hak_slab_publish_owner(s);
+    /* nothing carved: every free() into it is invalid */
     hak_slab_set_bump(s, s->start);
     __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
     s->dirty = 1;
@@ -548,7 +548,7 @@ void _hak_ss_slab_abandon(hak_slab_t *s)
 {
     hak_lock(&ss_lock);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELEASE);
-    _hak_slab_publish(s);
+    _hak_slab_publish_owner(s);
     __atomic_store_n(&s->state, HAK_SLAB_DRAINING, __ATOMIC_RELAXED);
     s->in_warm = 0;
     s->in_owned = 0;
@@ -557,12 +557,35 @@ void _hak_ss_slab_abandon(hak_slab_t *s)
     hak_unlock(&ss_lock);
 }
 
+void _hak_slab_publish_owner(hak_slab_t *s)
+{
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    unsigned k = ss->slab_shift - 16u;
+    hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
+    hak_fastrec_t *fr = ss->fr;
+    if (!fr)
+        return;
+    for (unsigned i = 0; i < (1u << k); i++)
+        __atomic_store_n(&fr[((unsigned)s->index << k) + i].owner, owner, __ATOMIC_RELEASE);
+}
+
+void _hak_slab_publish_ncarved(hak_slab_t *s)
+{
+    hak_superslab_t *ss = _hak_ss_of_slab(s);
+    unsigned k = ss->slab_shift - 16u;
+    uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
+    hak_fastrec_t *fr = ss->fr;
+    if (!fr)
+        return;
+    for (unsigned i = 0; i < (1u << k); i++)
+        __atomic_store_n(&fr[((unsigned)s->index << k) + i].ncarved, ncarved, __ATOMIC_RELAXED);
+}
+
 void _hak_slab_publish(hak_slab_t *s)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     unsigned k = ss->slab_shift - 16u;
     hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
-    hak_tlist_t *tl = owner ? &owner->tl[s->cls] : NULL;
     uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
     hak_fastrec_t *fr = ss->fr;
     if (!fr)
@@ -573,7 +596,7 @@ void _hak_slab_publish(hak_slab_t *s)
          * owner's own free() can pass the owner test anyway) */
         if (!owner)
             __atomic_store_n(&f->owner, NULL, __ATOMIC_RELAXED);
-        f->tl = tl;
+        f->tl_off = s->tl_off;
         f->start = s->start;
         f->inv = s->inv;
         f->rot = s->rot;
@@ -637,7 +660,7 @@ hak_slab_t *_hak_ss_slab_adopt(unsigned cls, struct hak_heap *heap)
         }
         __atomic_store_n(&s->state, HAK_SLAB_HOT, __ATOMIC_RELAXED);
         __atomic_store_n(&s->owner, heap, __ATOMIC_RELEASE);
-        _hak_slab_publish(s);
+        _hak_slab_publish_owner(s);
     }
     hak_unlock(&ss_lock);
     return s;

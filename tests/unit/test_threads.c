@@ -568,11 +568,13 @@ static void test_allocation_in_exit_destructor(void **state)
     unit_ss_counts_t c1 = ss_counts();
     pthread_key_delete(late_key);
     hak_free(warm);
-    if (c1.hot != c0.hot || c1.draining != 0)
-        fail_msg("after 20 threads allocating in their exit destructors: %llu HOT slabs "
-                 "(%llu before), %llu DRAINING",
-                 (unsigned long long)c1.hot, (unsigned long long)c0.hot,
-                 (unsigned long long)c1.draining);
+    /* slabs with live blocks: the same number (while this thread waited, a
+     * late heap may have taken its warm slab, `warm`'s: DRAINING, not HOT) */
+    if (c1.hot + c1.draining != c0.hot + c0.draining)
+        fail_msg("after 20 threads allocating in their exit destructors: %llu HOT and %llu "
+                 "DRAINING slabs (%llu and %llu before)",
+                 (unsigned long long)c1.hot, (unsigned long long)c1.draining,
+                 (unsigned long long)c0.hot, (unsigned long long)c0.draining);
 }
 
 /* ---- all-to-all remote frees ------------------------------------------------ */
@@ -718,6 +720,355 @@ static void test_churn_200_threads(void **state)
     assert_int_equal(live, 0);
 }
 
+/* ---- idle heaps ----------------------------------------------------------------
+ * The main thread allocates, another thread frees everything, and the main
+ * thread then stays out of malloc: its slabs must not stay its own. */
+#define IH_BLOCKS 600
+#define IH_SIZE 512
+
+typedef struct {
+    void **v;
+    size_t n;
+    long bad;
+} ih_blocks_t;
+
+static void *free_every_block(void *arg)
+{
+    ih_blocks_t *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        if (!block_ok(a->v[i], IH_SIZE))
+            a->bad++;
+        hak_free(a->v[i]);
+    }
+    return NULL;
+}
+
+typedef struct {
+    hak_slab_t **slabs;
+    size_t nslabs;
+    hak_heap_t *idle;
+    int looks;     /* reclaim calls until the idle heap owned none of them */
+    size_t taken;  /* slabs they returned */
+} ih_reclaim_t;
+
+static size_t still_owned(hak_slab_t **slabs, size_t n, hak_heap_t *h)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += __atomic_load_n(&slabs[i]->owner, __ATOMIC_ACQUIRE) == h;
+    return k;
+}
+
+static void *reclaim_until_given_up(void *arg)
+{
+    ih_reclaim_t *r = arg;
+    void *p = hak_malloc(16); /* a heap of its own */
+    r->looks = 0;
+    while (r->looks < 100 && still_owned(r->slabs, r->nslabs, r->idle) > 0) {
+        r->taken += _hak_heap_reclaim_idle(hak_tls_heap, false);
+        r->looks++;
+        usleep(12000);
+    }
+    hak_free(p);
+    return NULL;
+}
+
+/* IH_BLOCKS blocks of the main thread, tagged; the distinct slabs they are
+ * in go to *slabs (as many as blocks at most). */
+static size_t ih_alloc(void **v, hak_slab_t **slabs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < IH_BLOCKS; i++) {
+        v[i] = hak_malloc(IH_SIZE);
+        assert_non_null(v[i]);
+        tag_block(v[i], IH_SIZE);
+        hak_slab_t *s = slab_of_block(v[i]);
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = slabs[j] == s;
+        if (!seen)
+            slabs[n++] = s;
+    }
+    return n;
+}
+
+static void ih_free_elsewhere(void **v)
+{
+    ih_blocks_t a = {v, IH_BLOCKS, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, free_every_block, &a), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(a.bad, 0);
+}
+
+static void test_idle_heap_gives_up_slabs(void **state)
+{
+    (void)state;
+    void **v = calloc(IH_BLOCKS, sizeof *v);
+    hak_slab_t **slabs = calloc(IH_BLOCKS, sizeof *slabs);
+    size_t nslabs = ih_alloc(v, slabs);
+    assert_true(nslabs >= 4);
+    hak_heap_t *me = hak_tls_heap;
+    assert_int_equal(still_owned(slabs, nslabs, me), nslabs);
+    /* every block is freed by a thread that then exits; from here on the
+     * main thread makes no call until the other thread is done */
+    ih_free_elsewhere(v);
+    ih_reclaim_t r = {slabs, nslabs, me, 0, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reclaim_until_given_up, &r), 0);
+    pthread_join(t, NULL);
+    size_t kept = still_owned(slabs, nslabs, me);
+    if (kept)
+        fail_msg("%zu of %zu slabs still owned by the idle main thread after %d looks 12 ms "
+                 "apart",
+                 kept, nslabs, r.looks);
+    print_message("    %zu slabs given up after %d looks\n", nslabs, r.looks);
+    assert_true(r.taken >= nslabs);
+    /* the fully freed ones went back; the slab of the blocks left in the
+     * main thread's TLS list (if any) was abandoned */
+    size_t freed = 0;
+    for (size_t i = 0; i < nslabs; i++)
+        freed += __atomic_load_n(&slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
+    assert_true(freed >= nslabs - 1);
+    /* the main thread allocates again: blocks of given-up slabs still in its
+     * TLS list are handed out, and freed (flushed) as remote frees */
+    for (int round = 0; round < 3; round++) {
+        ih_alloc(v, slabs);
+        for (size_t i = 0; i < IH_BLOCKS; i++)
+            if (!block_ok(v[i], IH_SIZE))
+                fail_msg("round %d: block %zu (%p) changed", round, i, v[i]);
+        for (size_t i = 0; i < IH_BLOCKS; i++)
+            hak_free(v[i]);
+    }
+    free(v);
+    free(slabs);
+}
+
+static void *trim_elsewhere(void *arg)
+{
+    (void)arg;
+    void *p = hak_malloc(16);
+    hak_malloc_trim(0);
+    hak_free(p);
+    return NULL;
+}
+
+/* malloc_trim in one thread releases the empty slabs of the others, and
+ * takes nothing else from them. */
+static void test_trim_releases_other_heaps_empty_slabs(void **state)
+{
+    (void)state;
+    void **v = calloc(IH_BLOCKS, sizeof *v);
+    hak_slab_t **slabs = calloc(IH_BLOCKS, sizeof *slabs);
+    size_t nslabs = ih_alloc(v, slabs);
+    assert_true(nslabs >= 4);
+    hak_heap_t *me = hak_tls_heap;
+    /* one block stays live: its slab stays the main thread's */
+    void *keep = v[IH_BLOCKS - 1];
+    hak_slab_t *keep_slab = slab_of_block(keep);
+    v[IH_BLOCKS - 1] = v[0];
+    v[0] = keep;
+    hak_free(v[IH_BLOCKS - 1]); /* v[0]'s old block, own free */
+    v[IH_BLOCKS - 1] = hak_malloc(IH_SIZE);
+    tag_block(v[IH_BLOCKS - 1], IH_SIZE);
+    ih_blocks_t a = {v + 1, IH_BLOCKS - 1, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, free_every_block, &a), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(a.bad, 0);
+    assert_int_equal(pthread_create(&t, NULL, trim_elsewhere, NULL), 0);
+    pthread_join(t, NULL);
+    size_t released = 0;
+    for (size_t i = 0; i < nslabs; i++)
+        released += __atomic_load_n(&slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
+    if (released + 2 < nslabs)
+        fail_msg("malloc_trim in another thread released %zu of %zu emptied slabs", released,
+                 nslabs);
+    assert_ptr_equal(__atomic_load_n(&keep_slab->owner, __ATOMIC_RELAXED), me);
+    assert_true(block_ok(keep, IH_SIZE));
+    hak_free(keep);
+    free(v);
+    free(slabs);
+}
+
+/* An owner that allocates and frees in bursts with pauses, while another
+ * thread takes its slabs whenever it looks idle and adopts them: blocks
+ * of given-up slabs in the owner's TLS lists are handed out and flushed
+ * while another heap owns their slab. Every block keeps its pattern. */
+#define IR_ROUNDS 48
+#define IR_LIVE 400
+
+static atomic_int ir_done;
+static atomic_long ir_bad, ir_taken;
+
+static void *ir_owner(void *arg)
+{
+    uint64_t rng = (uint64_t)(uintptr_t)arg | 1;
+    void *v[IR_LIVE] = {0};
+    size_t n[IR_LIVE] = {0};
+    for (int round = 0; round < IR_ROUNDS; round++) {
+        for (int i = 0; i < IR_LIVE; i++) {
+            if (v[i] && rng_next(&rng) % 2 == 0)
+                continue;
+            if (v[i]) {
+                if (!block_ok(v[i], n[i]))
+                    atomic_fetch_add(&ir_bad, 1);
+                hak_free(v[i]);
+            }
+            n[i] = 16 + rng_next(&rng) % 4080;
+            v[i] = hak_malloc(n[i]);
+            if (!v[i])
+                abort();
+            tag_block(v[i], n[i]);
+        }
+        if (round % 3 == 2)
+            usleep(25000); /* idle: long enough for two looks */
+    }
+    for (int i = 0; i < IR_LIVE; i++) {
+        if (!block_ok(v[i], n[i]))
+            atomic_fetch_add(&ir_bad, 1);
+        hak_free(v[i]);
+    }
+    atomic_store(&ir_done, 1);
+    return NULL;
+}
+
+static void *ir_reclaimer(void *arg)
+{
+    uint64_t rng = (uint64_t)(uintptr_t)arg | 1;
+    void *v[64];
+    size_t n[64];
+    while (!atomic_load(&ir_done)) {
+        atomic_fetch_add(&ir_taken, (long)_hak_heap_reclaim_idle(hak_tls_heap, false));
+        /* adopt what was given up */
+        for (int i = 0; i < 64; i++) {
+            n[i] = 16 + rng_next(&rng) % 4080;
+            v[i] = hak_malloc(n[i]);
+            if (!v[i])
+                abort();
+            tag_block(v[i], n[i]);
+        }
+        for (int i = 0; i < 64; i++) {
+            if (!block_ok(v[i], n[i]))
+                atomic_fetch_add(&ir_bad, 1);
+            hak_free(v[i]);
+        }
+        usleep(1000);
+    }
+    return NULL;
+}
+
+static void test_idle_give_up_races(void **state)
+{
+    (void)state;
+    atomic_store(&ir_done, 0);
+    atomic_store(&ir_bad, 0);
+    atomic_store(&ir_taken, 0);
+    pthread_t o, r;
+    assert_int_equal(pthread_create(&o, NULL, ir_owner, (void *)(uintptr_t)0x9E3779B97F4A7C15ull), 0);
+    assert_int_equal(pthread_create(&r, NULL, ir_reclaimer, (void *)(uintptr_t)0xC0FFEEull), 0);
+    pthread_join(o, NULL);
+    pthread_join(r, NULL);
+    print_message("    %ld slabs taken from the owner while it paused\n", atomic_load(&ir_taken));
+    assert_int_equal(atomic_load(&ir_bad), 0);
+    assert_true(atomic_load(&ir_taken) > 0);
+}
+
+/* A slab the idle main thread gave up while blocks of it sat in its TLS
+ * list, adopted by another thread: when the main thread returns those
+ * blocks, they go to the new owner as remote frees, and the main thread's
+ * slab lists keep only slabs it owns. */
+#define GU_SIZE 5000
+#define GU_BLOCKS 48
+
+typedef struct {
+    hak_slab_t *s;
+    hak_heap_t *idle;
+    pthread_barrier_t bar;
+    int looks;
+    bool adopted;
+    void *v[2000];
+    size_t n;
+} gu_t;
+
+static void *gu_take_and_adopt(void *arg)
+{
+    gu_t *g = arg;
+    void *p = hak_malloc(16);
+    for (g->looks = 0;
+         g->looks < 100 && __atomic_load_n(&g->s->owner, __ATOMIC_ACQUIRE) == g->idle;
+         g->looks++) {
+        _hak_heap_reclaim_idle(hak_tls_heap, false);
+        usleep(12000);
+    }
+    /* allocate until a block comes from the given-up slab (adopted) */
+    for (g->n = 0; g->n < 2000 && !g->adopted; g->n++) {
+        g->v[g->n] = hak_malloc(GU_SIZE);
+        g->adopted = slab_of_block(g->v[g->n]) == g->s;
+    }
+    pthread_barrier_wait(&g->bar); /* the main thread returns its blocks */
+    pthread_barrier_wait(&g->bar);
+    for (size_t i = 0; i < g->n; i++)
+        hak_free(g->v[i]);
+    hak_free(p);
+    return NULL;
+}
+
+static void test_given_up_slab_blocks_go_remote(void **state)
+{
+    (void)state;
+    unsigned cls = hak_size_class(GU_SIZE + HAK_PAD);
+    void *v[GU_BLOCKS];
+    for (int i = 0; i < GU_BLOCKS; i++) {
+        v[i] = hak_malloc(GU_SIZE);
+        assert_non_null(v[i]);
+    }
+    for (int i = GU_BLOCKS; i-- > 0;)
+        hak_free(v[i]);
+    hak_heap_t *me = hak_tls_heap;
+    assert_non_null(me->tl[cls].head);
+    gu_t *g = calloc(1, sizeof *g);
+    g->s = slab_of_block(me->tl[cls].head);
+    g->idle = me;
+    assert_ptr_equal(g->s->owner, me);
+    pthread_barrier_init(&g->bar, NULL, 2);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gu_take_and_adopt, g), 0);
+    pthread_barrier_wait(&g->bar);
+    if (!g->adopted)
+        fail_msg("the slab was not given up and adopted (%d looks, %zu blocks)", g->looks, g->n);
+    hak_heap_t *other = __atomic_load_n(&g->s->owner, __ATOMIC_ACQUIRE);
+    assert_true(other != me && other != NULL);
+    /* blocks of s in the main thread's TLS list: live for s */
+    uint32_t k = 0;
+    for (hak_block_t *b = me->tl[cls].head; b; b = hak_next(b))
+        k += slab_of_block(b) == g->s;
+    assert_true(k > 0);
+    uint32_t used = g->s->used;
+    /* every cached block back (malloc_trim's first step): those of s as
+     * remote frees, for its owner to collect */
+    _hak_heap_collect_all(me);
+    assert_int_equal(g->s->used, used);
+    uint32_t remote = 0;
+    for (hak_block_t *b = (hak_block_t *)(atomic_load(&g->s->remote) & ~HAK_RT_MASK); b;
+         b = hak_next(b))
+        remote++;
+    assert_int_equal(remote, k);
+    for (hak_slab_t *s = me->owned; s; s = s->onext)
+        if (s->owner != me)
+            fail_msg("slab %p (owner %p) on the main thread's owned list", (void *)s,
+                     (void *)s->owner);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        for (hak_slab_t *s = me->warm[c]; s; s = s->wnext)
+            if (s->owner != me)
+                fail_msg("slab %p (owner %p) in the main thread's warm pool", (void *)s,
+                         (void *)s->owner);
+    pthread_barrier_wait(&g->bar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&g->bar);
+    free(g);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_producer_consumer),
     cmocka_unit_test(test_thread_exit_with_live_blocks),
@@ -727,6 +1078,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_allocation_in_exit_destructor),
     cmocka_unit_test(test_all_to_all_remote_frees),
     cmocka_unit_test(test_churn_200_threads),
+    cmocka_unit_test(test_idle_heap_gives_up_slabs),
+    cmocka_unit_test(test_trim_releases_other_heaps_empty_slabs),
+    cmocka_unit_test(test_given_up_slab_blocks_go_remote),
+    cmocka_unit_test(test_idle_give_up_races),
 };
 
 UNIT_MAIN("threads", tests, group_setup, NULL)
