@@ -372,15 +372,20 @@ static void *refill(hak_heap_t *h, unsigned cls)
             if (s) {
                 HAK_STAT(h, adopted);
             } else {
-                /* before the heap grows: empty slabs that idle heaps
-                 * hold (at most every few ms) */
-                _hak_heap_reclaim_idle(h, false);
-                s = _hak_ss_slab_acquire(cls, h);
-                if (!s) {
-                    errno = ENOMEM;
-                    return NULL;
+                /* before the heap grows: the warm slabs of idle heaps
+                 * (at most every few ms); one of this class may now be
+                 * abandoned */
+                s = _hak_heap_reclaim_idle(h, false) ? _hak_ss_slab_adopt(cls, h) : NULL;
+                if (s) {
+                    HAK_STAT(h, adopted);
+                } else {
+                    s = _hak_ss_slab_acquire(cls, h);
+                    if (!s) {
+                        errno = ENOMEM;
+                        return NULL;
+                    }
+                    HAK_STAT(h, slabs_acquired);
                 }
-                HAK_STAT(h, slabs_acquired);
             }
             owned_push(h, s);
             warm_push(h, s);
@@ -760,8 +765,9 @@ void _hak_heap_collect_all(hak_heap_t *h)
  * not entered a slow path since the last look the slabs of their warm
  * pools, as an exiting thread does: empty ones go back to the SuperSlab
  * layer, the others are abandoned for any heap to adopt. Slabs with
- * nothing to give (FULL) stay; once blocks come back to them they are on
- * the heap's pending stack, and the next look takes them. A heap where
+ * nothing to give (FULL) stay, and so do slabs on their way to the pending
+ * stack or on it; once blocks come back to a FULL slab it is on the
+ * pending stack, and the next look takes it. A heap where
  * nothing is found is looked at again after twice the wait, up to
  * IDLE_WAIT_MAX_MS. Blocks of a given-up slab may still sit in the owner's
  * TLS lists: malloc hands them out as before, and a flush sends them to
@@ -770,6 +776,12 @@ void _hak_heap_collect_all(hak_heap_t *h)
 #define IDLE_WAIT_MAX_MS 1280u
 
 static _Atomic(uint64_t) idle_scan_ms;
+static _Atomic(uint64_t) idle_taken;
+
+uint64_t _hak_heap_idle_taken(void)
+{
+    return atomic_load_explicit(&idle_taken, memory_order_relaxed);
+}
 
 /* h's warm slabs go back if empty, and the others are abandoned if
  * `abandon`. h is held (busy). Returns the number of slabs h gave up. */
@@ -783,9 +795,22 @@ static size_t give_up_warm_slabs(hak_heap_t *h, bool abandon)
             _hak_slab_collect_remote(s);
             n += slab_release_if_empty(h, s, false);
         } else if (s->in_warm) {
-            /* warm: tag NORMAL (FULL only out of the warm pool, and the
-             * slabs that were NOTIFIED were just drained) */
-            uintptr_t old = rt_swap_after_notify(s, HAK_RT_ABANDONED);
+            /* NORMAL -> ABANDONED, or leave it: a warm slab is never FULL,
+             * but it may be NOTIFYING or NOTIFIED, on its way to or on
+             * h->pending (a freer moved it FULL -> NOTIFYING, then a flush
+             * of h re-warmed it); a slab on a pending stack must not
+             * change hands. NORMAL stays NORMAL while h is held: only FULL
+             * moves to NOTIFYING. */
+            uintptr_t old = atomic_load_explicit(&s->remote, memory_order_acquire);
+            while (rt_tag(old) == HAK_RT_NORMAL &&
+                   !atomic_compare_exchange_weak_explicit(&s->remote, &old, HAK_RT_ABANDONED,
+                                                          memory_order_acq_rel,
+                                                          memory_order_relaxed)) {
+            }
+            if (rt_tag(old) != HAK_RT_NORMAL) {
+                s = next;
+                continue;
+            }
             _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
             warm_remove(h, s);
             owned_remove(h, s);
@@ -845,15 +870,8 @@ size_t _hak_heap_reclaim_idle(hak_heap_t *self, bool all)
         }
     }
     hak_unlock(&heap_lock);
-    if (n && HAK_UNLIKELY(hak_stats_enabled)) {
-        if (self != &hak_empty_heap)
-            __atomic_store_n(&self->stats.idle_taken,
-                             __atomic_load_n(&self->stats.idle_taken, __ATOMIC_RELAXED) + n,
-                             __ATOMIC_RELAXED);
-        else
-            for (size_t i = 0; i < n; i++)
-                _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, idle_taken));
-    }
+    if (n)
+        atomic_fetch_add_explicit(&idle_taken, n, memory_order_relaxed);
     return n;
 }
 

@@ -166,7 +166,8 @@ typedef enum {
 } hak_slab_state_t;
 
 /* Tag of hak_slab_t.remote (low bits; blocks are 16-byte aligned).
- * Transitions (O = owner, F = a remote freer, A = adopter/exiting owner):
+ * Transitions (O = owner, F = a remote freer, A = adopter/exiting owner;
+ * R = a thread taking an idle heap's warm slabs, holding its `busy`):
  *   NORMAL -O-> FULL            owner takes the slab out of its warm pool
  *   FULL   -F-> NOTIFYING       first freer after that; it pushes the slab
  *                               on owner->pending, then:
@@ -174,6 +175,10 @@ typedef enum {
  *   NOTIFIED  -O-> NORMAL       owner drains pending, collects the list
  *   FULL      -O-> NORMAL       owner puts it back in the warm pool itself
  *   NORMAL/FULL/NOTIFIED -A-> ABANDONED (waits out NOTIFYING)
+ *   NORMAL    -R-> ABANDONED    only NORMAL: a warm slab may be NOTIFYING
+ *                               or NOTIFIED (re-warmed by a flush after a
+ *                               freer's FULL -> NOTIFYING), on its way to
+ *                               or on the pending stack: R leaves it
  *   ABANDONED -A-> NORMAL       adoption by another heap
  * Freers push in every state and keep the tag, except FULL -> NOTIFYING.
  * A slab may be released only with tag NORMAL (it is in no pending stack). */
@@ -251,15 +256,16 @@ HAK_FAST void hak_wlist_remove(hak_slab_t **head, hak_slab_t *s)
  * in one table (hak_fr_base) indexed by the page's address bits: free()
  * finds it from the address alone, with a shift, a mask and an add, and
  * reads one cache line. A slab of 2^k bytes has 2^(k-16) copies, all
- * rewritten by _hak_slab_publish whenever one of these fields changes, by
- * the thread that owns the slab or is taking it. Only the owner's own
- * free() can pass the owner test, so only the owner relies on the copies.
- * A change of owner alone (a slab abandoned or adopted) rewrites only the
- * owner (_hak_slab_publish_owner): the owner of an idle heap may be in
- * free() between its owner test and its push while another thread gives
- * the slab up (heap.c, "idle heaps"), and what it reads after the test
- * stays the same. The push goes to the freeing thread's own list of the
- * class (tl_off into its heap), never to another heap's. */
+ * written by _hak_slab_publish when the slab is acquired for a class;
+ * after that only the carved count (carve, release:
+ * _hak_slab_publish_ncarved) and the owner (release, abandon, adopt:
+ * _hak_slab_publish_owner) change, each rewritten alone. Only the owner's
+ * own free() can pass the owner test, so only the owner relies on the
+ * copies. The owner of an idle heap may be in free() between its owner
+ * test and its push while another thread gives the slab up (heap.c, "idle
+ * heaps"): what it reads after the test stays the same, and the push goes
+ * to the freeing thread's own list of the class (tl_off into its heap),
+ * never to another heap's. */
 typedef struct hak_fastrec {
     struct hak_heap *owner;   /* as hak_slab_t.owner                       */
     uintptr_t tl_off;         /* as hak_slab_t.tl_off                      */
@@ -579,7 +585,6 @@ HAK_HIDDEN size_t _hak_reg_capacity(void);
     X(remote_frees)             \
     X(remote_collected)         \
     X(adopted)                  \
-    X(idle_taken)               \
     X(slabs_acquired)           \
     X(large_allocs)             \
     X(large_frees)              \
@@ -613,7 +618,7 @@ typedef struct {
  * (remote freers push slabs there), the stats read at report time, and
  * the slab lists (warm, owned, pending and the slabs on them): the owner
  * works on those in its slow paths, holding `busy`; another thread may
- * hold `busy` instead to release the empty slabs of a heap whose owner
+ * hold `busy` instead to take the warm slabs of a heap whose owner
  * stopped allocating (heap.c, "idle heaps"). */
 typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
@@ -635,8 +640,8 @@ typedef struct hak_heap {
     uint8_t live;
     uint64_t rng;                      /* hardened: carve order             */
     /* HAK_HEAP_OWNER while the owner is in a slow path that touches its
-     * slab lists, HAK_HEAP_RECLAIMER while another thread releases its
-     * empty slabs, 0 otherwise */
+     * slab lists, HAK_HEAP_RECLAIMER while another thread takes its warm
+     * slabs, 0 otherwise */
     _Atomic(uint32_t) busy;
     _Atomic(uint32_t) slow_seq;        /* owner's slow paths so far         */
     /* heap_lock: idle-heap bookkeeping of the reclaiming threads */
@@ -729,6 +734,8 @@ HAK_HIDDEN void _hak_heap_collect_all(hak_heap_t *h);
  * other heap whose owner is not in a slow path right now. self: the
  * caller's heap, or hak_empty_heap. Returns the number of slabs taken. */
 HAK_HIDDEN size_t _hak_heap_reclaim_idle(hak_heap_t *self, bool all);
+/* Slabs taken from other heaps so far (_hak_heap_reclaim_idle). */
+HAK_HIDDEN uint64_t _hak_heap_idle_taken(void);
 HAK_HIDDEN uint64_t _hak_heap_cached_bytes(void);
 
 /* ---------------------------------------------------------------------- */

@@ -174,7 +174,7 @@ static void format_report(hak_buf_t *b, bool json, bool all, bool warm, bool sso
         kv(b, json, &f, "hits", t.warm_hits);
         kv(b, json, &f, "misses", t.warm_misses);
         kv(b, json, &f, "adopted_slabs", t.adopted);
-        kv(b, json, &f, "idle_slabs_taken", t.idle_taken);
+        kv(b, json, &f, "idle_slabs_taken", _hak_heap_idle_taken());
         kv(b, json, &f, "new_slabs", t.slabs_acquired);
         kv(b, json, &f, "new_superslabs", _hak_ss_mapped_total());
         if (!json) {

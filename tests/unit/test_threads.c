@@ -748,7 +748,7 @@ typedef struct {
     size_t nslabs;
     hak_heap_t *idle;
     int looks;     /* reclaim calls until the idle heap owned none of them */
-    size_t taken;  /* slabs they returned */
+    size_t taken;  /* slabs taken from idle heaps meanwhile */
 } ih_reclaim_t;
 
 static size_t still_owned(hak_slab_t **slabs, size_t n, hak_heap_t *h)
@@ -765,7 +765,7 @@ static void *reclaim_until_given_up(void *arg)
     void *p = hak_malloc(16); /* a heap of its own */
     r->looks = 0;
     while (r->looks < 100 && still_owned(r->slabs, r->nslabs, r->idle) > 0) {
-        r->taken += _hak_heap_reclaim_idle(hak_tls_heap, false);
+        _hak_heap_reclaim_idle(hak_tls_heap, false);
         r->looks++;
         usleep(12000);
     }
@@ -814,9 +814,11 @@ static void test_idle_heap_gives_up_slabs(void **state)
      * main thread makes no call until the other thread is done */
     ih_free_elsewhere(v);
     ih_reclaim_t r = {slabs, nslabs, me, 0, 0};
+    uint64_t taken0 = _hak_heap_idle_taken();
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reclaim_until_given_up, &r), 0);
     pthread_join(t, NULL);
+    r.taken = _hak_heap_idle_taken() - taken0;
     size_t kept = still_owned(slabs, nslabs, me);
     if (kept)
         fail_msg("%zu of %zu slabs still owned by the idle main thread after %d looks 12 ms "
@@ -899,7 +901,7 @@ static void test_trim_releases_other_heaps_empty_slabs(void **state)
 #define IR_LIVE 400
 
 static atomic_int ir_done;
-static atomic_long ir_bad, ir_taken;
+static atomic_long ir_bad;
 
 static void *ir_owner(void *arg)
 {
@@ -939,7 +941,7 @@ static void *ir_reclaimer(void *arg)
     void *v[64];
     size_t n[64];
     while (!atomic_load(&ir_done)) {
-        atomic_fetch_add(&ir_taken, (long)_hak_heap_reclaim_idle(hak_tls_heap, false));
+        _hak_heap_reclaim_idle(hak_tls_heap, false);
         /* adopt what was given up */
         for (int i = 0; i < 64; i++) {
             n[i] = 16 + rng_next(&rng) % 4080;
@@ -963,15 +965,16 @@ static void test_idle_give_up_races(void **state)
     (void)state;
     atomic_store(&ir_done, 0);
     atomic_store(&ir_bad, 0);
-    atomic_store(&ir_taken, 0);
+    uint64_t taken0 = _hak_heap_idle_taken();
     pthread_t o, r;
     assert_int_equal(pthread_create(&o, NULL, ir_owner, (void *)(uintptr_t)0x9E3779B97F4A7C15ull), 0);
     assert_int_equal(pthread_create(&r, NULL, ir_reclaimer, (void *)(uintptr_t)0xC0FFEEull), 0);
     pthread_join(o, NULL);
     pthread_join(r, NULL);
-    print_message("    %ld slabs taken from the owner while it paused\n", atomic_load(&ir_taken));
+    uint64_t taken = _hak_heap_idle_taken() - taken0;
+    print_message("    %llu slabs taken from the owner while it paused\n", (unsigned long long)taken);
     assert_int_equal(atomic_load(&ir_bad), 0);
-    assert_true(atomic_load(&ir_taken) > 0);
+    assert_true(taken > 0);
 }
 
 /* A slab the idle main thread gave up while blocks of it sat in its TLS
@@ -1069,6 +1072,87 @@ static void test_given_up_slab_blocks_go_remote(void **state)
     free(g);
 }
 
+/* A warm slab of an idle heap whose remote word a freer has just moved
+ * FULL -> NOTIFYING (a flush re-warmed it after that; the freer has not
+ * pushed it on the pending stack yet) is left to its owner: once the freer
+ * pushes it, it is on the owner's pending stack, and a slab there must
+ * not change hands. The freer is played by this test: it sets the tag,
+ * lets another thread look at the idle heap, then does the push. A look
+ * that waited for the freer instead would never end before the push. */
+typedef struct {
+    atomic_int done;
+} nt_t;
+
+static void *look_at_idle_heaps(void *arg)
+{
+    nt_t *n = arg;
+    void *p = hak_malloc(16);
+    for (int looks = 0; looks < 4; looks++) {
+        _hak_heap_reclaim_idle(hak_tls_heap, false);
+        usleep(12000);
+    }
+    atomic_store(&n->done, 1);
+    hak_free(p);
+    return NULL;
+}
+
+static bool on_pending(hak_heap_t *h, hak_slab_t *s)
+{
+    for (hak_slab_t *x = atomic_load(&h->pending); x; x = x->pnext)
+        if (x == s)
+            return true;
+    return false;
+}
+
+static void test_idle_leaves_slab_being_notified(void **state)
+{
+    (void)state;
+    const size_t size = 2500;
+    void *other = hak_malloc(700); /* a warm slab the looks do take */
+    void *b = hak_malloc(size);
+    assert_non_null(other);
+    assert_non_null(b);
+    hak_heap_t *me = hak_tls_heap;
+    hak_slab_t *s = slab_of_block(b), *so = slab_of_block(other);
+    assert_ptr_equal(s->owner, me);
+    assert_true(s->in_warm && so->in_warm);
+    /* the freer's FULL -> NOTIFYING (the list stays as it is) */
+    uintptr_t w = atomic_load(&s->remote);
+    assert_int_equal(w & HAK_RT_MASK, HAK_RT_NORMAL);
+    atomic_store(&s->remote, (w & ~HAK_RT_MASK) | HAK_RT_NOTIFYING);
+    nt_t n = {0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, look_at_idle_heaps, &n), 0);
+    int waited = 0;
+    while (!atomic_load(&n.done) && waited++ < 1000)
+        usleep(1000);
+    /* the freer goes on: s on the owner's pending stack, NOTIFIED */
+    s->pnext = atomic_load(&me->pending);
+    atomic_store(&me->pending, s);
+    w = atomic_load(&s->remote);
+    atomic_store(&s->remote, (w & ~HAK_RT_MASK) | HAK_RT_NOTIFIED);
+    pthread_join(t, NULL);
+    if (!atomic_load(&n.done) || waited > 1000)
+        print_message("    the looks did not end before the freer's push\n");
+    if (__atomic_load_n(&so->owner, __ATOMIC_ACQUIRE) == me)
+        fail_msg("the looks did not take the idle heap's other warm slab");
+    if (__atomic_load_n(&s->owner, __ATOMIC_ACQUIRE) != me)
+        fail_msg("a slab on its way to the pending stack was taken from the idle heap "
+                 "(owner %p, state %u)",
+                 (void *)s->owner, (unsigned)s->state);
+    assert_int_equal(s->state, HAK_SLAB_HOT);
+    assert_true(on_pending(me, s));
+    /* the owner's next slow path drains it */
+    hak_free(b);
+    hak_free(other);
+    void *v[64];
+    for (int i = 0; i < 64; i++)
+        v[i] = hak_malloc(size);
+    assert_false(on_pending(me, s));
+    for (int i = 0; i < 64; i++)
+        hak_free(v[i]);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_producer_consumer),
     cmocka_unit_test(test_thread_exit_with_live_blocks),
@@ -1081,6 +1165,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_idle_heap_gives_up_slabs),
     cmocka_unit_test(test_trim_releases_other_heaps_empty_slabs),
     cmocka_unit_test(test_given_up_slab_blocks_go_remote),
+    cmocka_unit_test(test_idle_leaves_slab_being_notified),
     cmocka_unit_test(test_idle_give_up_races),
 };
 
