@@ -639,6 +639,20 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
 }
 
 /* ---- thread exit -------------------------------------------------------- */
+/* s, closed to notifications (ABANDONED, its remote list taken) and out of
+ * its owner's lists, goes back to the SuperSlab layer if no block of it is
+ * live, else on the abandoned list for another heap to adopt. */
+static void slab_let_go(hak_slab_t *s)
+{
+    s->pnext = NULL;
+    if (s->used == 0) {
+        atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
+        _hak_ss_slab_release(s);
+    } else {
+        _hak_ss_slab_abandon(s);
+    }
+}
+
 static void heap_teardown(hak_heap_t *h)
 {
     /* 0. blocks of other threads' slabs this thread freed go out */
@@ -661,13 +675,7 @@ static void heap_teardown(hak_heap_t *h)
         s->in_warm = 0;
         s->in_owned = 0;
         s->wnext = s->wprev = s->onext = s->oprev = NULL;
-        s->pnext = NULL;
-        if (s->used == 0) {
-            atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
-            _hak_ss_slab_release(s);
-        } else {
-            _hak_ss_slab_abandon(s);
-        }
+        slab_let_go(s);
         s = next;
     }
     h->owned = NULL;
@@ -814,13 +822,7 @@ static size_t give_up_warm_slabs(hak_heap_t *h, bool abandon)
             _hak_slab_take_chain(s, (hak_block_t *)(old & ~HAK_RT_MASK));
             warm_remove(h, s);
             owned_remove(h, s);
-            s->pnext = NULL;
-            if (s->used == 0) {
-                atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
-                _hak_ss_slab_release(s);
-            } else {
-                _hak_ss_slab_abandon(s);
-            }
+            slab_let_go(s);
             n++;
         }
         s = next;

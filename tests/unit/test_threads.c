@@ -774,7 +774,7 @@ static void *reclaim_until_given_up(void *arg)
 }
 
 /* IH_BLOCKS blocks of the main thread, tagged; the distinct slabs they are
- * in go to *slabs (as many as blocks at most). */
+ * in go to slabs (as many as blocks at most). Returns their number. */
 static size_t ih_alloc(void **v, hak_slab_t **slabs)
 {
     size_t n = 0;
@@ -792,6 +792,26 @@ static size_t ih_alloc(void **v, hak_slab_t **slabs)
     return n;
 }
 
+typedef struct {
+    void **v;
+    hak_slab_t **slabs;
+    size_t nslabs;
+    hak_heap_t *me;
+} ih_fill_t;
+
+/* ih_alloc into fresh arrays: at least 4 slabs, all the main thread's */
+static ih_fill_t ih_fill(void)
+{
+    ih_fill_t f;
+    f.v = calloc(IH_BLOCKS, sizeof *f.v);
+    f.slabs = calloc(IH_BLOCKS, sizeof *f.slabs);
+    f.nslabs = ih_alloc(f.v, f.slabs);
+    f.me = hak_tls_heap;
+    assert_true(f.nslabs >= 4);
+    assert_int_equal(still_owned(f.slabs, f.nslabs, f.me), f.nslabs);
+    return f;
+}
+
 static void ih_free_elsewhere(void **v)
 {
     ih_blocks_t a = {v, IH_BLOCKS, 0};
@@ -804,46 +824,41 @@ static void ih_free_elsewhere(void **v)
 static void test_idle_heap_gives_up_slabs(void **state)
 {
     (void)state;
-    void **v = calloc(IH_BLOCKS, sizeof *v);
-    hak_slab_t **slabs = calloc(IH_BLOCKS, sizeof *slabs);
-    size_t nslabs = ih_alloc(v, slabs);
-    assert_true(nslabs >= 4);
-    hak_heap_t *me = hak_tls_heap;
-    assert_int_equal(still_owned(slabs, nslabs, me), nslabs);
+    ih_fill_t f = ih_fill();
     /* every block is freed by a thread that then exits; from here on the
      * main thread makes no call until the other thread is done */
-    ih_free_elsewhere(v);
-    ih_reclaim_t r = {slabs, nslabs, me, 0, 0};
+    ih_free_elsewhere(f.v);
+    ih_reclaim_t r = {f.slabs, f.nslabs, f.me, 0, 0};
     uint64_t taken0 = _hak_heap_idle_taken();
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reclaim_until_given_up, &r), 0);
     pthread_join(t, NULL);
     r.taken = _hak_heap_idle_taken() - taken0;
-    size_t kept = still_owned(slabs, nslabs, me);
+    size_t kept = still_owned(f.slabs, f.nslabs, f.me);
     if (kept)
         fail_msg("%zu of %zu slabs still owned by the idle main thread after %d looks 12 ms "
                  "apart",
-                 kept, nslabs, r.looks);
-    print_message("    %zu slabs given up after %d looks\n", nslabs, r.looks);
-    assert_true(r.taken >= nslabs);
+                 kept, f.nslabs, r.looks);
+    print_message("    %zu slabs given up after %d looks\n", f.nslabs, r.looks);
+    assert_true(r.taken >= f.nslabs);
     /* the fully freed ones went back; the slab of the blocks left in the
      * main thread's TLS list (if any) was abandoned */
     size_t freed = 0;
-    for (size_t i = 0; i < nslabs; i++)
-        freed += __atomic_load_n(&slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
-    assert_true(freed >= nslabs - 1);
+    for (size_t i = 0; i < f.nslabs; i++)
+        freed += __atomic_load_n(&f.slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
+    assert_true(freed >= f.nslabs - 1);
     /* the main thread allocates again: blocks of given-up slabs still in its
      * TLS list are handed out, and freed (flushed) as remote frees */
     for (int round = 0; round < 3; round++) {
-        ih_alloc(v, slabs);
+        ih_alloc(f.v, f.slabs);
         for (size_t i = 0; i < IH_BLOCKS; i++)
-            if (!block_ok(v[i], IH_SIZE))
-                fail_msg("round %d: block %zu (%p) changed", round, i, v[i]);
+            if (!block_ok(f.v[i], IH_SIZE))
+                fail_msg("round %d: block %zu (%p) changed", round, i, f.v[i]);
         for (size_t i = 0; i < IH_BLOCKS; i++)
-            hak_free(v[i]);
+            hak_free(f.v[i]);
     }
-    free(v);
-    free(slabs);
+    free(f.v);
+    free(f.slabs);
 }
 
 static void *trim_elsewhere(void *arg)
@@ -860,20 +875,16 @@ static void *trim_elsewhere(void *arg)
 static void test_trim_releases_other_heaps_empty_slabs(void **state)
 {
     (void)state;
-    void **v = calloc(IH_BLOCKS, sizeof *v);
-    hak_slab_t **slabs = calloc(IH_BLOCKS, sizeof *slabs);
-    size_t nslabs = ih_alloc(v, slabs);
-    assert_true(nslabs >= 4);
-    hak_heap_t *me = hak_tls_heap;
+    ih_fill_t f = ih_fill();
     /* one block stays live: its slab stays the main thread's */
-    void *keep = v[IH_BLOCKS - 1];
+    void *keep = f.v[IH_BLOCKS - 1];
     hak_slab_t *keep_slab = slab_of_block(keep);
-    v[IH_BLOCKS - 1] = v[0];
-    v[0] = keep;
-    hak_free(v[IH_BLOCKS - 1]); /* v[0]'s old block, own free */
-    v[IH_BLOCKS - 1] = hak_malloc(IH_SIZE);
-    tag_block(v[IH_BLOCKS - 1], IH_SIZE);
-    ih_blocks_t a = {v + 1, IH_BLOCKS - 1, 0};
+    f.v[IH_BLOCKS - 1] = f.v[0];
+    f.v[0] = keep;
+    hak_free(f.v[IH_BLOCKS - 1]); /* v[0]'s old block, own free */
+    f.v[IH_BLOCKS - 1] = hak_malloc(IH_SIZE);
+    tag_block(f.v[IH_BLOCKS - 1], IH_SIZE);
+    ih_blocks_t a = {f.v + 1, IH_BLOCKS - 1, 0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, free_every_block, &a), 0);
     pthread_join(t, NULL);
@@ -881,16 +892,16 @@ static void test_trim_releases_other_heaps_empty_slabs(void **state)
     assert_int_equal(pthread_create(&t, NULL, trim_elsewhere, NULL), 0);
     pthread_join(t, NULL);
     size_t released = 0;
-    for (size_t i = 0; i < nslabs; i++)
-        released += __atomic_load_n(&slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
-    if (released + 2 < nslabs)
+    for (size_t i = 0; i < f.nslabs; i++)
+        released += __atomic_load_n(&f.slabs[i]->state, __ATOMIC_RELAXED) == HAK_SLAB_FREE;
+    if (released + 2 < f.nslabs)
         fail_msg("malloc_trim in another thread released %zu of %zu emptied slabs", released,
-                 nslabs);
-    assert_ptr_equal(__atomic_load_n(&keep_slab->owner, __ATOMIC_RELAXED), me);
+                 f.nslabs);
+    assert_ptr_equal(__atomic_load_n(&keep_slab->owner, __ATOMIC_RELAXED), f.me);
     assert_true(block_ok(keep, IH_SIZE));
     hak_free(keep);
-    free(v);
-    free(slabs);
+    free(f.v);
+    free(f.slabs);
 }
 
 /* An owner that allocates and frees in bursts with pauses, while another
