@@ -167,11 +167,18 @@ static void heap_leave(hak_heap_t *h, bool entered)
         atomic_store_explicit(&h->busy, 0, memory_order_release);
 }
 
-/* Whether h still owns s, a slab of a block in h's TLS lists: not if h
- * went idle and gave s up meanwhile (see "idle heaps"). */
-static bool owns(hak_heap_t *h, hak_slab_t *s)
+/* b, a block of slab s taken from h's TLS lists, goes back to s: on its
+ * local free list if h still owns s (returns true), else as a remote free
+ * to its new owner (h went idle and gave s up meanwhile, see "idle
+ * heaps"). */
+static bool put_back(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
 {
-    return __atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h;
+    if (HAK_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != h)) {
+        _hak_heap_push_remote(s, b, b);
+        return false;
+    }
+    hak_slab_put(s, b);
+    return true;
 }
 
 /* Moves the slab's remote list to its local free list, keeping the tag.
@@ -486,11 +493,8 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         h->tl[cls].head = hak_next(b);
         h->tl[cls].room++;
         hak_slab_t *s = hak_block_slab(b);
-        if (HAK_UNLIKELY(!owns(h, s))) {
-            _hak_heap_push_remote(s, b, b);
+        if (HAK_UNLIKELY(!put_back(h, s, b)))
             continue;
-        }
-        hak_slab_put(s, b);
         if (!s->in_warm)
             slab_rewarm(h, s);
         if (s->used == 0)
@@ -623,13 +627,7 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
         while (b) {
             hak_block_t *next = hak_next(b);
             hak_slab_t *s = hak_block_slab(b);
-            if (HAK_UNLIKELY(!owns(h, s))) {
-                _hak_heap_push_remote(s, b, b);
-                b = next;
-                continue;
-            }
-            hak_slab_put(s, b);
-            if (rewarm && !s->in_warm)
+            if (put_back(h, s, b) && rewarm && !s->in_warm)
                 slab_rewarm(h, s);
             b = next;
         }

@@ -557,41 +557,42 @@ void _hak_ss_slab_abandon(hak_slab_t *s)
     hak_unlock(&ss_lock);
 }
 
-void _hak_slab_publish_owner(hak_slab_t *s)
+/* The first of s's fast records and, in *n, their number (one per 64 KiB
+ * page); NULL if another SuperSlab has the slot (no records). */
+static hak_fastrec_t *slab_records(const hak_slab_t *s, unsigned *n)
 {
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     unsigned k = ss->slab_shift - 16u;
+    *n = 1u << k;
+    return ss->fr ? &ss->fr[(unsigned)s->index << k] : NULL;
+}
+
+void _hak_slab_publish_owner(hak_slab_t *s)
+{
+    unsigned n;
+    hak_fastrec_t *fr = slab_records(s, &n);
     hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
-    hak_fastrec_t *fr = ss->fr;
-    if (!fr)
-        return;
-    for (unsigned i = 0; i < (1u << k); i++)
-        __atomic_store_n(&fr[((unsigned)s->index << k) + i].owner, owner, __ATOMIC_RELEASE);
+    for (unsigned i = 0; fr && i < n; i++)
+        __atomic_store_n(&fr[i].owner, owner, __ATOMIC_RELEASE);
 }
 
 void _hak_slab_publish_ncarved(hak_slab_t *s)
 {
-    hak_superslab_t *ss = _hak_ss_of_slab(s);
-    unsigned k = ss->slab_shift - 16u;
+    unsigned n;
+    hak_fastrec_t *fr = slab_records(s, &n);
     uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
-    hak_fastrec_t *fr = ss->fr;
-    if (!fr)
-        return;
-    for (unsigned i = 0; i < (1u << k); i++)
-        __atomic_store_n(&fr[((unsigned)s->index << k) + i].ncarved, ncarved, __ATOMIC_RELAXED);
+    for (unsigned i = 0; fr && i < n; i++)
+        __atomic_store_n(&fr[i].ncarved, ncarved, __ATOMIC_RELAXED);
 }
 
 void _hak_slab_publish(hak_slab_t *s)
 {
-    hak_superslab_t *ss = _hak_ss_of_slab(s);
-    unsigned k = ss->slab_shift - 16u;
+    unsigned n;
+    hak_fastrec_t *fr = slab_records(s, &n);
     hak_heap_t *owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
     uint64_t ncarved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
-    hak_fastrec_t *fr = ss->fr;
-    if (!fr)
-        return; /* another SuperSlab has the slot: no records */
-    for (unsigned i = 0; i < (1u << k); i++) {
-        hak_fastrec_t *f = &fr[((unsigned)s->index << k) + i];
+    for (unsigned i = 0; fr && i < n; i++) {
+        hak_fastrec_t *f = &fr[i];
         /* a new owner is written last, a departing one first (only the
          * owner's own free() can pass the owner test anyway) */
         if (!owner)
