@@ -186,14 +186,28 @@ HAK_API void *hak_malloc(size_t n)
 
 /* ---- free ------------------------------------------------------------- */
 
-/* Validates p as a live block of slab s; reports and returns false if not. */
-static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
+/* Whether p is a live block of slab s: s holds live blocks, p starts one
+ * of its carved blocks, and p's free-block key is not set. */
+HAK_FAST bool small_block_live(const hak_slab_t *s, void *p)
+{
+    unsigned st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+    hak_block_t *b = p;
+    return (st == HAK_SLAB_HOT || st == HAK_SLAB_DRAINING) && hak_slab_is_block(s, p) &&
+           b->key != hak_block_key(b)
+#ifdef HAK_HARDENED
+           && pad_size(p, s->block_size) != SIZE_MAX
+#endif
+        ;
+}
+
+/* Reports what is wrong with p, which small_block_live refused. */
+static HAK_SLOW void small_block_report(hak_slab_t *s, void *p, const char *fn)
 {
     unsigned st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
     int cls = s->cls;
     if (st != HAK_SLAB_HOT && st != HAK_SLAB_DRAINING) {
         _hak_report_bad_pointer(fn, p, "invalid pointer (in a slab with no live block)", -1, 0);
-        return false;
+        return;
     }
     if (!hak_slab_is_block(s, p)) {
         uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
@@ -204,23 +218,34 @@ static bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
                            : off % s->block_size ? "invalid pointer (not the start of a block)"
                                                  : "invalid pointer";
         _hak_report_bad_pointer(fn, p, what, cls, s->block_size);
-        return false;
+        return;
     }
     hak_block_t *b = p;
     if (b->key == hak_block_key(b)) {
         bool is_free = fn[0] == 'f'; /* free, free_sized, free_aligned_sized */
         _hak_report_bad_pointer(fn, p, is_free ? "double free of" : "use of freed block", cls,
                                 s->block_size);
-        return false;
+        return;
     }
 #ifdef HAK_HARDENED
     if (pad_size(p, s->block_size) == SIZE_MAX) {
         _hak_report_bad_pointer(fn, p, "heap overflow: canary after the block overwritten at", cls,
                                 s->block_size);
-        return false;
+        return;
     }
 #endif
-    return true;
+    /* (the block changed since small_block_live looked: another thread
+     * frees or reallocates it at the same time) */
+    _hak_report_bad_pointer(fn, p, "invalid pointer", cls, s->block_size);
+}
+
+/* Validates p as a live block of slab s; reports and returns false if not. */
+HAK_FAST bool small_block_ok(hak_slab_t *s, void *p, const char *fn)
+{
+    if (HAK_LIKELY(small_block_live(s, p)))
+        return true;
+    small_block_report(s, p, fn);
+    return false;
 }
 
 /* hardened: HAKMEM_ZERO_ON_FREE clears a block as it is freed */

@@ -582,7 +582,10 @@ static void rf_flush(hak_heap_t *h)
  * malloc_trim and when the thread exits. A thread with no heap yet gets
  * one (it registers the thread-exit flush); once its heap is retired at
  * exit, or if none can be made, the block is pushed at once. */
-void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
+/* _hak_heap_free_remote when b does not simply join its slot's chain: no
+ * heap yet, no gathering for its class, another slab's chain in the slot,
+ * or a full chain. */
+static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
 {
     unsigned cls = s->cls, limit = rf_limit[cls];
     hak_heap_t *h = hak_tls_heap;
@@ -616,6 +619,30 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
     hak_set_next(b, c->head);
     c->head = b;
     c->n++;
+}
+
+void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
+{
+    hak_heap_t *h = hak_tls_heap;
+    unsigned cls = s->cls;
+    hak_rfchain_t *c = &h->rf[cls % HAK_RF_SLOTS];
+    uint32_t n = c->n;
+    /* (the empty heap's chains stay empty) */
+    if (HAK_UNLIKELY(c->slab != s || n >= rf_limit[cls])) {
+        free_remote_slow(s, b);
+        return;
+    }
+#ifdef HAK_RT_HINTS
+    if (hak_rt_has_hint(s->block_size, b)) {
+        hak_block_t *far = c->head;
+        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
+            far = hak_next(far);
+        *hak_rt_hint(b) = far;
+    }
+#endif
+    hak_set_next(b, c->head);
+    c->head = b;
+    c->n = n + 1;
 }
 
 /* Every block of every TLS list back to its slab; with rewarm, slabs that
