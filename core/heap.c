@@ -582,6 +582,26 @@ static void rf_flush(hak_heap_t *h)
  * malloc_trim and when the thread exits. A thread with no heap yet gets
  * one (it registers the thread-exit flush); once its heap is retired at
  * exit, or if none can be made, the block is pushed at once. */
+/* Adds block b of slab s to chain c, which holds n blocks of s. */
+HAK_FAST void rf_append(hak_rfchain_t *c, hak_slab_t *s, hak_block_t *b, uint32_t n)
+{
+#ifdef HAK_RT_HINTS
+    /* the block HAK_RT_HINT_DIST places further down, if the chain is that
+     * long (the tail's hint is set when the chain is pushed) */
+    if (hak_rt_has_hint(s->block_size, b)) {
+        hak_block_t *far = c->head;
+        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
+            far = hak_next(far);
+        *hak_rt_hint(b) = far;
+    }
+#else
+    (void)s;
+#endif
+    hak_set_next(b, c->head);
+    c->head = b;
+    c->n = n + 1;
+}
+
 /* _hak_heap_free_remote when b does not simply join its slot's chain: no
  * heap yet, no gathering for its class, another slab's chain in the slot,
  * or a full chain. */
@@ -606,19 +626,7 @@ static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
         c->n = 0;
         h->rf_mask |= 1u << slot;
     }
-#ifdef HAK_RT_HINTS
-    /* the block HAK_RT_HINT_DIST places further down, if the chain is that
-     * long (the tail's hint is set when the chain is pushed) */
-    if (hak_rt_has_hint(s->block_size, b)) {
-        hak_block_t *far = c->head;
-        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
-            far = hak_next(far);
-        *hak_rt_hint(b) = far;
-    }
-#endif
-    hak_set_next(b, c->head);
-    c->head = b;
-    c->n++;
+    rf_append(c, s, b, c->n);
 }
 
 void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
@@ -632,17 +640,7 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
         free_remote_slow(s, b);
         return;
     }
-#ifdef HAK_RT_HINTS
-    if (hak_rt_has_hint(s->block_size, b)) {
-        hak_block_t *far = c->head;
-        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
-            far = hak_next(far);
-        *hak_rt_hint(b) = far;
-    }
-#endif
-    hak_set_next(b, c->head);
-    c->head = b;
-    c->n = n + 1;
+    rf_append(c, s, b, n);
 }
 
 /* Every block of every TLS list back to its slab; with rewarm, slabs that
