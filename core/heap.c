@@ -571,17 +571,6 @@ static void rf_flush(hak_heap_t *h)
     }
 }
 
-/* b, a block of s, is freed by a thread other than s's owner. Blocks are
- * gathered by slab (one chain for each of HAK_RF_SLOTS size-class slots,
- * up to HAK_RF_MAX blocks and HAK_RF_BYTES bytes) and pushed on the slab's
- * remote list together: the compare-and-swap on the list, which also waits
- * for the freer's stores to the block, was most of the cost of a remote
- * free. A gathered block counts as live for its slab until then. A chain
- * goes out when a block of another slab takes its slot or it is full, and
- * all of them when this thread's malloc takes its slow path, at
- * malloc_trim and when the thread exits. A thread with no heap yet gets
- * one (it registers the thread-exit flush); once its heap is retired at
- * exit, or if none can be made, the block is pushed at once. */
 /* Adds block b of slab s to chain c, which holds n blocks of s. */
 HAK_FAST void rf_append(hak_rfchain_t *c, hak_slab_t *s, hak_block_t *b, uint32_t n)
 {
@@ -629,6 +618,17 @@ static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
     rf_append(c, s, b, c->n);
 }
 
+/* b, a block of s, is freed by a thread other than s's owner. Blocks are
+ * gathered by slab (one chain for each of HAK_RF_SLOTS size-class slots,
+ * up to HAK_RF_MAX blocks and HAK_RF_BYTES bytes) and pushed on the slab's
+ * remote list together: the compare-and-swap on the list, which also waits
+ * for the freer's stores to the block, was most of the cost of a remote
+ * free. A gathered block counts as live for its slab until then. A chain
+ * goes out when a block of another slab takes its slot or it is full, and
+ * all of them when this thread's malloc takes its slow path, at
+ * malloc_trim and when the thread exits. A thread with no heap yet gets
+ * one (it registers the thread-exit flush); once its heap is retired at
+ * exit, or if none can be made, the block is pushed at once. */
 void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
 {
     hak_heap_t *h = hak_tls_heap;
