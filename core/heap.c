@@ -376,23 +376,19 @@ static void *refill(hak_heap_t *h, unsigned cls)
             HAK_STAT(h, warm_misses);
             _hak_ss_reclaim_abandoned();
             s = _hak_ss_slab_adopt(cls, h);
+            /* before the heap grows: the warm slabs of idle heaps (at most
+             * every few ms); one of this class may now be abandoned */
+            if (!s && _hak_heap_reclaim_idle(h, false))
+                s = _hak_ss_slab_adopt(cls, h);
             if (s) {
                 HAK_STAT(h, adopted);
             } else {
-                /* before the heap grows: the warm slabs of idle heaps
-                 * (at most every few ms); one of this class may now be
-                 * abandoned */
-                s = _hak_heap_reclaim_idle(h, false) ? _hak_ss_slab_adopt(cls, h) : NULL;
-                if (s) {
-                    HAK_STAT(h, adopted);
-                } else {
-                    s = _hak_ss_slab_acquire(cls, h);
-                    if (!s) {
-                        errno = ENOMEM;
-                        return NULL;
-                    }
-                    HAK_STAT(h, slabs_acquired);
+                s = _hak_ss_slab_acquire(cls, h);
+                if (!s) {
+                    errno = ENOMEM;
+                    return NULL;
                 }
+                HAK_STAT(h, slabs_acquired);
             }
             owned_push(h, s);
             warm_push(h, s);
