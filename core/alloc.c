@@ -278,24 +278,53 @@ static void push_local(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
     push_tl(h, s, b, hak_block_key(b));
 }
 
-/* A small block the fast path did not take: validate it, then push it on
- * this thread's list (its own block, with statistics on or in a SuperSlab
- * without a record slot) or on its slab's remote list. */
-static HAK_SLOW void free_small_slow(hak_slab_t *s, void *p)
+/* What free_small does not take: this thread's own block (statistics on,
+ * a SuperSlab without a record slot, a fast record whose owner changed)
+ * or another thread's block with statistics on or (hardened)
+ * HAKMEM_ZERO_ON_FREE. b is a validated live block of s. */
+static HAK_SLOW void free_small_rest(hak_slab_t *s, hak_block_t *b)
 {
-    if (!small_block_ok(s, p, "free"))
-        return;
-    hak_block_t *b = p;
     hak_heap_t *h = hak_tls_heap;
     if (__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h) {
         push_local(h, s, b);
         return;
     }
-    zero_on_free(p, s->block_size);
+    zero_on_free(b, s->block_size);
     if (HAK_UNLIKELY(hak_stats_enabled))
         stats_free_other(s->cls, true);
     b->key = hak_block_key(b);
     _hak_heap_free_remote(s, b);
+}
+
+/* Whether a free of another thread's block needs more than gathering it
+ * for its slab's remote list. */
+HAK_FAST bool free_remote_extra(void)
+{
+#ifdef HAK_HARDENED
+    if (hak_opt(HAK_OPT_ZERO_ON_FREE))
+        return true;
+#endif
+    return hak_stats_enabled;
+}
+
+/* A small block of slab s that the fast path did not take: validated,
+ * then, the common case (another thread's block), gathered for its slab's
+ * remote list without a call; the rest goes to free_small_rest. h: the
+ * heap the fast path tested (hak_tls_fast). */
+HAK_FAST void free_small(hak_heap_t *h, hak_slab_t *s, void *p)
+{
+    if (HAK_UNLIKELY(!small_block_live(s, p))) {
+        small_block_report(s, p, "free");
+        return;
+    }
+    hak_block_t *b = p;
+    /* (with statistics on, h is the empty heap, which owns no slab) */
+    if (HAK_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) == h || free_remote_extra())) {
+        free_small_rest(s, b);
+        return;
+    }
+    b->key = hak_block_key(b);
+    hak_heap_free_remote(h, s, b);
 }
 
 /* Validates p as a live large block; reports and returns NULL if not. */
@@ -322,17 +351,16 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
     return l;
 }
 
-/* Everything free()'s fast path did not take: NULL, a small block of
- * another thread, a bad or double free, a block whose SuperSlab has no
- * record slot, a large block, a foreign pointer. */
-static HAK_SLOW void free_other(void *p)
+/* What free_other does not take: NULL, a small block whose chunk is not
+ * in its registry home slot, a large block, a foreign pointer. */
+static HAK_SLOW void free_rest(void *p)
 {
     if (p == NULL)
         return;
     uintptr_t v = hak_reg_lookup(p);
     if (v & HAK_REG_SMALL) {
         hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
-        free_small_slow(hak_ss_slab_of(ss, p), p);
+        free_small(hak_tls_fast, hak_ss_slab_of(ss, p), p);
         return;
     }
     if (v & HAK_REG_LARGE) {
@@ -348,6 +376,21 @@ static HAK_SLOW void free_other(void *p)
         return;
     }
     _hak_report_bad_pointer("free", p, "invalid pointer (not allocated by hakmem)", -1, 0);
+}
+
+/* Everything free()'s fast path did not take: a small block of another
+ * thread (the common case, taken here with no call but the rarer ones'),
+ * a bad or double free, a block whose SuperSlab has no record slot; the
+ * rest (NULL, large and foreign pointers) in free_rest. h: the heap the
+ * fast path tested. */
+static HAK_SLOW void free_other(void *p, hak_heap_t *h)
+{
+    hak_superslab_t *ss = hak_reg_small_home(p);
+    if (HAK_LIKELY(ss != NULL)) {
+        free_small(h, hak_ss_slab_of(ss, p), p);
+        return;
+    }
+    free_rest(p);
 }
 
 /* This thread's TLS list of fast record f's class went over its bound
@@ -366,7 +409,8 @@ HAK_API void hak_free(void *p)
     hak_fastrec_t *f = hak_fastrec_of(p);
     hak_block_t *b = p;
     uintptr_t key = hak_block_key(b);
-    if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == hak_tls_fast && hak_fastrec_is_block(f, p)
+    hak_heap_t *h = hak_tls_fast;
+    if (HAK_LIKELY(HAK_FAST_LOAD(&f->owner) == h && hak_fastrec_is_block(f, p)
 #ifndef HAK_UNCHECKED /* a measurement build only: see scripts/checks-cost.sh */
                    && b->key != key
 #endif
@@ -375,11 +419,11 @@ HAK_API void hak_free(void *p)
 #endif
                    )) {
         zero_on_free(b, f->slab->block_size);
-        if (HAK_UNLIKELY(hak_tl_push((hak_tlist_t *)((char *)hak_tls_fast + f->tl_off), b, key)))
+        if (HAK_UNLIKELY(hak_tl_push((hak_tlist_t *)((char *)h + f->tl_off), b, key)))
             flush_rec(f);
         return;
     }
-    free_other(p);
+    free_other(p, h);
 }
 
 /* ---- sizes -------------------------------------------------------------- */

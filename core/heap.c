@@ -45,7 +45,7 @@ uint32_t hak_tcache_max[HAK_NUM_CLASSES];
 uint32_t hak_tcache_cap[HAK_NUM_CLASSES];
 static uint64_t tcache_grow_budget;
 static uint32_t carve_batch[HAK_NUM_CLASSES];
-static uint8_t rf_limit[HAK_NUM_CLASSES]; /* blocks a remote-free chain holds */
+uint8_t hak_rf_limit[HAK_NUM_CLASSES]; /* blocks a remote-free chain holds */
 
 static hak_lock_t heap_lock = HAK_LOCK_INIT;
 static hak_heap_t *all_heaps, *free_heaps;
@@ -88,7 +88,7 @@ void _hak_heap_setup(void)
         hak_tcache_cap[c] = (uint32_t)cap;
         carve_batch[c] = (uint32_t)(n / 2 > 0 ? n / 2 : 1);
         size_t rf = HAK_RF_BYTES / hak_class_size[c];
-        rf_limit[c] = (uint8_t)(rf < HAK_RF_MAX ? rf : HAK_RF_MAX);
+        hak_rf_limit[c] = (uint8_t)(rf < HAK_RF_MAX ? rf : HAK_RF_MAX);
     }
     /* what a thread's lists may grow by, in all (2 MiB by default) */
     tcache_grow_budget = 32 * (uint64_t)bytes;
@@ -567,32 +567,12 @@ static void rf_flush(hak_heap_t *h)
     }
 }
 
-/* Adds block b of slab s to chain c, which holds n blocks of s. */
-HAK_FAST void rf_append(hak_rfchain_t *c, hak_slab_t *s, hak_block_t *b, uint32_t n)
-{
-#ifdef HAK_RT_HINTS
-    /* the block HAK_RT_HINT_DIST places further down, if the chain is that
-     * long (the tail's hint is set when the chain is pushed) */
-    if (hak_rt_has_hint(s->block_size, b)) {
-        hak_block_t *far = c->head;
-        for (int i = 1; i < HAK_RT_HINT_DIST && far; i++)
-            far = hak_next(far);
-        *hak_rt_hint(b) = far;
-    }
-#else
-    (void)s;
-#endif
-    hak_set_next(b, c->head);
-    c->head = b;
-    c->n = n + 1;
-}
-
 /* _hak_heap_free_remote when b does not simply join its slot's chain: no
  * heap yet, no gathering for its class, another slab's chain in the slot,
  * or a full chain. */
-static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
+void _hak_heap_free_remote_slow(hak_slab_t *s, hak_block_t *b)
 {
-    unsigned cls = s->cls, limit = rf_limit[cls];
+    unsigned limit = s->rf_limit;
     hak_heap_t *h = hak_tls_heap;
     if (HAK_UNLIKELY(h == &hak_empty_heap))
         h = limit > 1 && !hak_tls_retired ? heap_create() : NULL;
@@ -600,8 +580,7 @@ static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
         _hak_heap_push_remote(s, b, b);
         return;
     }
-    unsigned slot = cls % HAK_RF_SLOTS;
-    hak_rfchain_t *c = &h->rf[slot];
+    hak_rfchain_t *c = (hak_rfchain_t *)((char *)h + s->rf_off);
     if (c->slab != s || c->n >= limit) {
         if (c->slab)
             _hak_heap_push_remote(c->slab, c->head, c->tail);
@@ -609,9 +588,9 @@ static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
         c->head = NULL;
         c->tail = b;
         c->n = 0;
-        h->rf_mask |= 1u << slot;
+        h->rf_mask |= 1u << (c - h->rf);
     }
-    rf_append(c, s, b, c->n);
+    hak_rf_append(c, s, b, c->n);
 }
 
 /* b, a block of s, is freed by a thread other than s's owner. Blocks are
@@ -624,19 +603,11 @@ static HAK_SLOW void free_remote_slow(hak_slab_t *s, hak_block_t *b)
  * all of them when this thread's malloc takes its slow path, at
  * malloc_trim and when the thread exits. A thread with no heap yet gets
  * one (it registers the thread-exit flush); once its heap is retired at
- * exit, or if none can be made, the block is pushed at once. */
+ * exit, or if none can be made, the block is pushed at once. free() takes
+ * the common case inline (hak_heap_free_remote). */
 void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
 {
-    hak_heap_t *h = hak_tls_heap;
-    unsigned cls = s->cls;
-    hak_rfchain_t *c = &h->rf[cls % HAK_RF_SLOTS];
-    uint32_t n = c->n;
-    /* (the empty heap's chains stay empty) */
-    if (HAK_UNLIKELY(c->slab != s || n >= rf_limit[cls])) {
-        free_remote_slow(s, b);
-        return;
-    }
-    rf_append(c, s, b, n);
+    hak_heap_free_remote(hak_tls_heap, s, b);
 }
 
 /* Every block of every TLS list back to its slab; with rewarm, slabs that

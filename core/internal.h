@@ -211,7 +211,8 @@ typedef struct hak_slab {
     uint8_t state;            /* hak_slab_state_t                          */
     uint16_t cls;             /* FREE: class last carved, or HAK_NO_CLASS */
     uint8_t in_warm;
-    uint8_t pad1[3];
+    uint8_t rf_limit;         /* blocks a remote freer gathers: hak_rf_limit */
+    uint16_t rf_off;          /* offset of its class's hak_heap_t.rf slot  */
     /* --- owner only --- */
     hak_block_t *free;        /* local free list                           */
     uint32_t free_count;
@@ -550,6 +551,19 @@ HAK_FAST uintptr_t hak_reg_lookup(const void *p)
     return _hak_reg_lookup_slow(p);
 }
 
+/* p's SuperSlab if its chunk is registered in its home slot (as nearly
+ * every chunk is), else NULL: hak_reg_lookup's first probe, for a
+ * SuperSlab only. Its key is its own last byte's address (a SuperSlab
+ * starts its chunk), so no value is loaded. */
+HAK_FAST hak_superslab_t *hak_reg_small_home(const void *p)
+{
+    uintptr_t k = atomic_load_explicit(&hak_reg_keys[hak_reg_home((uintptr_t)p >> HAK_SS_SHIFT)],
+                                       memory_order_acquire);
+    if (HAK_LIKELY(k == ((uintptr_t)p | HAK_SS_MASK)))
+        return (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
+    return NULL;
+}
+
 #ifdef HAK_HARDENED
 /* Decodes a link; it must be 16-byte aligned and point into a registered
  * SuperSlab, or the list was written to after the block was freed. */
@@ -652,6 +666,8 @@ typedef struct hak_heap {
 } hak_heap_t;
 #define HAK_HEAP_OWNER 1u
 #define HAK_HEAP_RECLAIMER 2u
+_Static_assert(__builtin_offsetof(hak_heap_t, rf) + sizeof(hak_rfchain_t) * HAK_RF_SLOTS <= 0xffff,
+               "hak_slab_t.rf_off is 16 bits");
 
 extern hak_heap_t hak_empty_heap HAK_HIDDEN;
 /* This thread's heap (hak_empty_heap until its first allocation), and the
@@ -716,6 +732,44 @@ HAK_HIDDEN void _hak_heap_flush(hak_heap_t *h, unsigned cls);
 /* b (its free-block key written), a block of slab s of another thread,
  * is freed: gathered with others of s, pushed later (heap.c). */
 HAK_HIDDEN void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b);
+/* Blocks of each class a remote freer gathers in a chain (0 or 1: none),
+ * copied into each slab of the class with the offset of its chain. */
+extern uint8_t hak_rf_limit[HAK_NUM_CLASSES] HAK_HIDDEN;
+/* hak_heap_free_remote when b does not simply join its slot's chain. */
+HAK_HIDDEN void _hak_heap_free_remote_slow(hak_slab_t *s, hak_block_t *b);
+
+/* Adds block b of slab s to chain c, which holds n blocks of s. */
+HAK_FAST void hak_rf_append(hak_rfchain_t *c, hak_slab_t *s, hak_block_t *b, uint32_t n)
+{
+#ifdef HAK_RT_HINTS
+    /* the block HAK_RT_HINT_DIST places further down, if the chain is that
+     * long (the tail's hint is set when the chain is pushed) */
+    _Static_assert(HAK_RT_HINT_DIST == 4, "the walk below takes three links");
+    if (hak_rt_has_hint(s->block_size, b))
+        *hak_rt_hint(b) = n >= HAK_RT_HINT_DIST ? hak_next(hak_next(hak_next(c->head))) : NULL;
+#else
+    (void)s;
+#endif
+    hak_set_next(b, c->head);
+    c->head = b;
+    c->n = n + 1;
+}
+
+/* _hak_heap_free_remote for h, the calling thread's heap: a block that
+ * joins its slot's chain takes this leaf, inline in free(); anything
+ * else (no heap yet, another slab's chain in the slot, a full chain)
+ * goes to _hak_heap_free_remote_slow. */
+HAK_FAST void hak_heap_free_remote(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+{
+    hak_rfchain_t *c = (hak_rfchain_t *)((char *)h + s->rf_off);
+    uint32_t n = c->n;
+    /* (the empty heap's chains stay empty) */
+    if (HAK_UNLIKELY(c->slab != s || n >= s->rf_limit)) {
+        _hak_heap_free_remote_slow(s, b);
+        return;
+    }
+    hak_rf_append(c, s, b, n);
+}
 /* The chain head .. tail of blocks of s goes on s's remote list now. */
 HAK_HIDDEN void _hak_heap_push_remote(hak_slab_t *s, hak_block_t *head, hak_block_t *tail);
 HAK_HIDDEN void _hak_heap_setup(void);

@@ -416,6 +416,8 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     s->rot = (uint8_t)__builtin_ctz(bs);
     s->inv = odd_inverse(bs >> s->rot);
     s->tl_off = (uint16_t)(cls * sizeof(hak_tlist_t));
+    s->rf_limit = hak_rf_limit[cls];
+    s->rf_off = (uint16_t)(offsetof(hak_heap_t, rf) + (cls % HAK_RF_SLOTS) * sizeof(hak_rfchain_t));
     s->end = s->start + (slab_span(ss, idx) / bs) * bs;
     /* nothing carved yet (the fast records are published below) */
     __atomic_store_n(&s->ncarved, 0, __ATOMIC_RELAXED);
