@@ -7,7 +7,9 @@
  */
 #include "unit.h"
 
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #define MiB ((size_t)1 << 20)
@@ -451,6 +453,80 @@ static void test_arena_rlimit(void **state)
         fail_msg("child exited with %d (see arena_rlimit_child)", WEXITSTATUS(st));
 }
 
+/* This program's mmap (the core is linked in statically, so the
+ * allocator's calls come here): with refuse_from set, any mapping of that
+ * many bytes or more fails with ENOMEM, as where the kernel will not give
+ * 256 MiB of address space without an RLIMIT_AS (strict overcommit, a
+ * full address space). */
+static size_t refuse_from;
+static unsigned refused;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (refuse_from && len >= refuse_from) {
+        refused++;
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    return r == -1 ? MAP_FAILED : (void *)r;
+}
+
+/* Where 256 MiB cannot be mapped, an arena is 64 MiB: three 30 MiB blocks
+ * are still arena spans (two arenas, where one 256 MiB arena held them
+ * all), errno is left alone, and mappings of 128 MiB and more were
+ * refused. */
+static void arena_fallback_child(void)
+{
+    hak_malloc_trim(0); /* no arena left to take the blocks from */
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    if (live != 0)
+        _exit(10);
+    refuse_from = 128 * MiB;
+    char *v[3];
+    struct hak_arena *arena[3];
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        v[i] = hak_malloc(30 * MiB);
+        if (!v[i])
+            _exit(11);
+        if (errno != 0)
+            _exit(12);
+        hak_large_t *l = record_of(v[i]);
+        if (!l || !l->arena)
+            _exit(13); /* a mapping of its own: no arena could be made */
+        arena[i] = l->arena;
+        v[i][0] = v[i][30 * MiB - 1] = (char)i;
+    }
+    if (refused == 0)
+        _exit(14); /* no 256 MiB mapping was tried: the test tests nothing */
+    if (arena[0] == arena[2] && arena[1] == arena[2])
+        _exit(15); /* 90 MiB in one arena: not a 64 MiB one */
+    for (int i = 0; i < 3; i++) {
+        if (v[i][0] != (char)i || v[i][30 * MiB - 1] != (char)i)
+            _exit(16);
+        hak_free(v[i]);
+    }
+    _exit(0);
+}
+
+static void test_arena_map_fallback(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        arena_fallback_child();
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st))
+        fail_msg("child killed by signal %d", WTERMSIG(st));
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) != 0)
+        fail_msg("child exited with %d (see arena_fallback_child)", WEXITSTATUS(st));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_malloc_1mib),
     cmocka_unit_test(test_cache_reuse),
@@ -464,6 +540,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_arena_spans),
     cmocka_unit_test(test_arena_size),
     cmocka_unit_test(test_arena_rlimit),
+    cmocka_unit_test(test_arena_map_fallback),
 };
 
 UNIT_MAIN("large", tests, group_setup, NULL)
