@@ -351,12 +351,10 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
     return l;
 }
 
-/* What free_other does not take: NULL, a small block whose chunk is not
- * in its registry home slot, a large block, a foreign pointer. */
+/* What free_other does not take: a small block whose chunk is not in its
+ * registry home slot, a large block, a foreign pointer. */
 static HAK_SLOW void free_rest(void *p)
 {
-    if (p == NULL)
-        return;
     uintptr_t v = hak_reg_lookup(p);
     if (v & HAK_REG_SMALL) {
         hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
@@ -378,16 +376,20 @@ static HAK_SLOW void free_rest(void *p)
     _hak_report_bad_pointer("free", p, "invalid pointer (not allocated by hakmem)", -1, 0);
 }
 
-/* Everything free()'s fast path did not take: a small block of another
- * thread (the common case, taken here with no call but the rarer ones'),
- * a bad or double free, a block whose SuperSlab has no record slot; the
- * rest (NULL, large and foreign pointers) in free_rest. h: the heap the
+/* Everything free()'s fast path did not take: NULL, a small block of
+ * another thread (the common case, taken here with no call but the rarer
+ * ones'), a bad or double free, a block whose SuperSlab has no record
+ * slot; the rest (large and foreign pointers) in free_rest. h: the heap the
  * fast path tested. Not marked cold: in a program that hands blocks
  * between threads every other free comes here. */
 static __attribute__((noinline)) void free_other(void *p, hak_heap_t *h)
 {
-    hak_superslab_t *ss = hak_reg_small_home(p);
-    if (HAK_LIKELY(ss != NULL)) {
+    /* free(NULL) is 7-18 % of the frees of git or gcc: two instructions
+     * here spare it the probe */
+    if (p == NULL)
+        return;
+    if (HAK_LIKELY(hak_reg_small_home(p))) {
+        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
         free_small(h, hak_ss_slab_of(ss, p), p);
         return;
     }
