@@ -399,16 +399,43 @@ static size_t vm_bytes(void)
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* In a child process: no large block live and no arena left to take new
+ * blocks from (exits with code if a large block is live). */
+static void no_arena_or_exit(int code)
+{
+    hak_malloc_trim(0);
+    uint64_t live, lbytes, cached, cbytes;
+    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
+    if (live != 0)
+        _exit(code);
+}
+
+/* In a child process: a 30 MiB block that must be a span of an arena
+ * (its arena in *arena if that is not NULL), with errno left alone; exits
+ * with code if there is none, code + 1 if errno was set, code + 2 if the
+ * block has a mapping of its own (no arena could be made). */
+static char *arena_block_or_exit(int code, struct hak_arena **arena)
+{
+    errno = 0;
+    char *p = hak_malloc(30 * MiB);
+    if (!p)
+        _exit(code);
+    if (errno != 0)
+        _exit(code + 1);
+    hak_large_t *l = record_of(p);
+    if (!l || !l->arena)
+        _exit(code + 2);
+    if (arena)
+        *arena = l->arena;
+    return p;
+}
+
 /* Under RLIMIT_AS every arena is 64 MiB: three 30 MiB blocks (two arenas)
  * leave room for a 100 MiB block within 400 MiB of address space, where a
  * second arena of 256 MiB would not; errno is left alone. */
 static void arena_rlimit_child(void)
 {
-    hak_malloc_trim(0); /* no arena left to take the blocks from */
-    uint64_t live, lbytes, cached, cbytes;
-    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
-    if (live != 0)
-        _exit(10);
+    no_arena_or_exit(10);
     size_t vm = vm_bytes();
     if (vm == 0)
         _exit(11);
@@ -416,17 +443,8 @@ static void arena_rlimit_child(void)
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         _exit(12);
     char *v[3];
-    for (int i = 0; i < 3; i++) {
-        errno = 0;
-        v[i] = hak_malloc(30 * MiB);
-        if (!v[i])
-            _exit(13);
-        if (errno != 0)
-            _exit(14);
-        hak_large_t *l = record_of(v[i]);
-        if (!l || !l->arena)
-            _exit(15); /* a mapping of its own: no arena could be made */
-    }
+    for (int i = 0; i < 3; i++)
+        v[i] = arena_block_or_exit(13, NULL);
     char *big = hak_malloc(100 * MiB);
     if (!big)
         _exit(16);
@@ -437,20 +455,28 @@ static void arena_rlimit_child(void)
     _exit(0);
 }
 
-static void test_arena_rlimit(void **state)
+/* Runs child (which _exits with 0 on success) in a forked process, so
+ * that the arenas it makes and the limits it sets stay out of the other
+ * tests; fails with its exit code or signal. */
+static void run_in_child(void (*child)(void), const char *name)
 {
-    (void)state;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        arena_rlimit_child();
+        child();
     int st = 0;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     if (WIFSIGNALED(st))
         fail_msg("child killed by signal %d", WTERMSIG(st));
     assert_true(WIFEXITED(st));
     if (WEXITSTATUS(st) != 0)
-        fail_msg("child exited with %d (see arena_rlimit_child)", WEXITSTATUS(st));
+        fail_msg("child exited with %d (see %s)", WEXITSTATUS(st), name);
+}
+
+static void test_arena_rlimit(void **state)
+{
+    (void)state;
+    run_in_child(arena_rlimit_child, "arena_rlimit_child");
 }
 
 /* This program's mmap (the core is linked in statically, so the
@@ -478,25 +504,12 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
  * refused. */
 static void arena_fallback_child(void)
 {
-    hak_malloc_trim(0); /* no arena left to take the blocks from */
-    uint64_t live, lbytes, cached, cbytes;
-    _hak_large_counts(&live, &lbytes, &cached, &cbytes);
-    if (live != 0)
-        _exit(10);
+    no_arena_or_exit(10);
     refuse_from = 128 * MiB;
     char *v[3];
     struct hak_arena *arena[3];
     for (int i = 0; i < 3; i++) {
-        errno = 0;
-        v[i] = hak_malloc(30 * MiB);
-        if (!v[i])
-            _exit(11);
-        if (errno != 0)
-            _exit(12);
-        hak_large_t *l = record_of(v[i]);
-        if (!l || !l->arena)
-            _exit(13); /* a mapping of its own: no arena could be made */
-        arena[i] = l->arena;
+        v[i] = arena_block_or_exit(11, &arena[i]);
         v[i][0] = v[i][30 * MiB - 1] = (char)i;
     }
     if (refused == 0)
@@ -514,17 +527,7 @@ static void arena_fallback_child(void)
 static void test_arena_map_fallback(void **state)
 {
     (void)state;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        arena_fallback_child();
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (WIFSIGNALED(st))
-        fail_msg("child killed by signal %d", WTERMSIG(st));
-    assert_true(WIFEXITED(st));
-    if (WEXITSTATUS(st) != 0)
-        fail_msg("child exited with %d (see arena_fallback_child)", WEXITSTATUS(st));
+    run_in_child(arena_fallback_child, "arena_fallback_child");
 }
 
 static const struct CMUnitTest tests[] = {
