@@ -382,12 +382,20 @@ static HAK_SLOW void free_rest(void *p)
  * slot; the rest (large and foreign pointers) in free_rest. h: the heap the
  * fast path tested. Not marked cold: in a program that hands blocks
  * between threads every other free comes here. */
-static __attribute__((noinline)) void free_other(void *p, hak_heap_t *h)
+static __attribute__((noinline)) void free_other(void *p, hak_heap_t *h, const hak_fastrec_t *f)
 {
     /* free(NULL) is 7-18 % of the frees of git or gcc: two instructions
      * here spare it the probe */
     if (p == NULL)
         return;
+    /* p's fast record names its slab if p is a block of it. Another
+     * thread may be rewriting the record (see hak_fastrec_t), so it only
+     * names the slab to check: free_small checks p on the slab itself */
+    hak_slab_t *s = HAK_FAST_LOAD(&f->slab);
+    if (HAK_LIKELY(s != NULL && hak_fastrec_is_block(f, p))) {
+        free_small(h, s, p);
+        return;
+    }
     if (HAK_LIKELY(hak_reg_small_home(p))) {
         hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
         free_small(h, hak_ss_slab_of(ss, p), p);
@@ -426,7 +434,7 @@ HAK_API void hak_free(void *p)
             flush_rec(f);
         return;
     }
-    free_other(p, h);
+    free_other(p, h, f);
 }
 
 /* ---- sizes -------------------------------------------------------------- */
