@@ -263,7 +263,8 @@ HAK_FAST void hak_wlist_remove(hak_slab_t **head, hak_slab_t *s)
  * _hak_slab_publish_owner) change, each rewritten alone. Only the owner's
  * own free() can pass the owner test, so only the owner relies on the
  * copies; another thread's free() takes the record's slab only as the
- * slab to check p on (free_other), and checks p on the slab itself. The owner of an idle heap may be in free() between its owner
+ * slab to check p on (free_other), and checks p on the slab itself. The
+ * owner of an idle heap may be in free() between its owner
  * test and its push while another thread gives the slab up (heap.c, "idle
  * heaps"): what it reads after the test stays the same, and the push goes
  * to the freeing thread's own list of the class (tl_off into its heap),
