@@ -351,8 +351,9 @@ static hak_large_t *large_block_ok(uintptr_t v, void *p, const char *fn)
     return l;
 }
 
-/* What free_other does not take: a small block whose chunk is not in its
- * registry home slot, a large block, a foreign pointer. */
+/* What free_other does not take: a small block its fast record does not
+ * name (a SuperSlab without a record slot, a record being rewritten), a
+ * large block, a foreign pointer: the registry says which. */
 static HAK_SLOW void free_rest(void *p)
 {
     uintptr_t v = hak_reg_lookup(p);
@@ -378,10 +379,10 @@ static HAK_SLOW void free_rest(void *p)
 
 /* Everything free()'s fast path did not take: NULL, a small block of
  * another thread (the common case, taken here with no call but the rarer
- * ones'), a bad or double free, a block whose SuperSlab has no record
- * slot; the rest (large and foreign pointers) in free_rest. h: the heap the
- * fast path tested. Not marked cold: in a program that hands blocks
- * between threads every other free comes here. */
+ * ones'), a bad or double free; the rest (a block whose SuperSlab has no
+ * record slot, large and foreign pointers) in free_rest. h and f: the heap
+ * and the fast record the fast path tested. Not marked cold: in a program
+ * that hands blocks between threads every other free comes here. */
 static __attribute__((noinline)) void free_other(void *p, hak_heap_t *h, const hak_fastrec_t *f)
 {
     /* free(NULL) is 7-18 % of the frees of git or gcc: two instructions
@@ -394,11 +395,6 @@ static __attribute__((noinline)) void free_other(void *p, hak_heap_t *h, const h
     hak_slab_t *s = HAK_FAST_LOAD(&f->slab);
     if (HAK_LIKELY(s != NULL && hak_fastrec_is_block(f, p))) {
         free_small(h, s, p);
-        return;
-    }
-    if (HAK_LIKELY(hak_reg_small_home(p))) {
-        hak_superslab_t *ss = (hak_superslab_t *)((uintptr_t)p & ~HAK_SS_MASK);
-        free_small(h, hak_ss_slab_of(ss, p), p);
         return;
     }
     free_rest(p);

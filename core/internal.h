@@ -553,17 +553,6 @@ HAK_FAST uintptr_t hak_reg_lookup(const void *p)
     return _hak_reg_lookup_slow(p);
 }
 
-/* Whether p's chunk is a SuperSlab registered in its home slot (as
- * nearly every chunk is; the SuperSlab is then the chunk itself, which it
- * starts): hak_reg_lookup's first probe, for a SuperSlab only. Its key is
- * its own last byte's address, so no value is loaded. */
-HAK_FAST bool hak_reg_small_home(const void *p)
-{
-    uintptr_t k = atomic_load_explicit(&hak_reg_keys[hak_reg_home((uintptr_t)p >> HAK_SS_SHIFT)],
-                                       memory_order_acquire);
-    return k == ((uintptr_t)p | HAK_SS_MASK);
-}
-
 #ifdef HAK_HARDENED
 /* Decodes a link; it must be 16-byte aligned and point into a registered
  * SuperSlab, or the list was written to after the block was freed. */
