@@ -90,14 +90,16 @@ HAK_SLOW void *_hak_malloc_refill_tl(hak_tlist_t *t)
     return malloc_refill((unsigned)(t - hak_tls_fast->tl));
 }
 
-static HAK_SLOW void *malloc_large(size_t n, size_t align, bool zero)
+/* flags: HAK_LARGE_ZERO, HAK_LARGE_SPAN (see _hak_large_alloc) */
+static HAK_SLOW void *malloc_large(size_t n, size_t align, unsigned flags)
 {
     hak_ensure_init();
     bool hit = false;
-    void *p = _hak_large_alloc(n, align, zero, &hit);
-    if (HAK_UNLIKELY(!p) && n <= HAK_MAX_REQUEST && align <= HAK_MAX_REQUEST / 2) {
+    void *p = _hak_large_alloc(n, align, flags, &hit);
+    if (HAK_UNLIKELY(!p) && !(flags & HAK_LARGE_SPAN) && n <= HAK_MAX_REQUEST &&
+        align <= HAK_MAX_REQUEST / 2) {
         release_for_retry();
-        p = _hak_large_alloc(n, align, zero, &hit);
+        p = _hak_large_alloc(n, align, flags, &hit);
     }
     if (HAK_UNLIKELY(hak_stats_enabled) && p) {
         _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n);
@@ -181,7 +183,7 @@ HAK_API void *hak_malloc(size_t n)
 #endif
     if (HAK_LIKELY(n <= HAK_SMALL_MAX - HAK_PAD))
         return alloc_small(hak_size_class(n + HAK_PAD), n);
-    return malloc_large(n, 0, false);
+    return malloc_large(n, 0, 0);
 }
 
 /* ---- free ------------------------------------------------------------- */
@@ -510,7 +512,16 @@ HAK_API void *hak_calloc(size_t count, size_t size)
             memset(p, 0, n);
         return p;
     }
-    return malloc_large(n, 0, true);
+    return malloc_large(n, 0, HAK_LARGE_ZERO);
+}
+
+/* Whether realloc moves growing buffers to arena spans (HAK_REALLOC_SPAN_MIN):
+ * only while one thread allocates. The arenas are shared under one lock;
+ * two threads growing buffers through it ran 4x slower than through
+ * their own size classes. */
+static inline bool realloc_spans(void)
+{
+    return !HAK_GUARD && !__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED);
 }
 
 HAK_API void *hak_realloc(void *p, size_t n)
@@ -528,6 +539,7 @@ HAK_API void *hak_realloc(void *p, size_t n)
     }
     uintptr_t v = hak_reg_lookup(p);
     size_t old;
+    bool span = false; /* the new block should be an arena span */
     if (v & HAK_REG_SMALL) {
         hak_superslab_t *ss = (hak_superslab_t *)(v & ~(uintptr_t)3);
         hak_slab_t *s = hak_ss_slab_of(ss, p);
@@ -547,6 +559,7 @@ HAK_API void *hak_realloc(void *p, size_t n)
 #endif
         if (keep)
             return p;
+        span = n > HAK_REALLOC_SPAN_MIN && n + HAK_PAD > bs && realloc_spans();
     } else if (v & HAK_REG_LARGE) {
         hak_large_t *l = large_block_ok(v, p, "realloc");
         if (!l) {
@@ -554,21 +567,40 @@ HAK_API void *hak_realloc(void *p, size_t n)
             return NULL;
         }
         old = l->span;
-        if (n > HAK_SMALL_MAX) {
-            size_t before = l->size;
+        size_t before = l->size;
+        /* An arena span that still fits and is not more than twice what is
+         * needed stays as it is, without the lock: its record changes only
+         * through calls on this block, which the caller owns, and only
+         * statistics read its size. */
+        if (l->arena && n <= l->span && n > l->span / 2) {
+            l->size = n;
+            if (HAK_UNLIKELY(hak_stats_enabled))
+                _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n - (int64_t)before);
+            return p;
+        }
+        /* an arena span stays a span down to HAK_REALLOC_SPAN_MIN */
+        if (n > (l->arena && realloc_spans() ? HAK_REALLOC_SPAN_MIN : HAK_SMALL_MAX)) {
             void *r = _hak_large_realloc(l, n);
             if (r) {
                 if (HAK_UNLIKELY(hak_stats_enabled))
                     _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n - (int64_t)before);
                 return r;
             }
+            span = true;
         }
     } else {
         _hak_report_bad_pointer("realloc", p, "invalid pointer (not allocated by hakmem)", -1, 0);
         errno = EINVAL;
         return NULL;
     }
-    void *q = hak_malloc(n);
+    void *q = NULL;
+    if (span && n <= HAK_SMALL_MAX) {
+        int e = errno;
+        q = malloc_large(n, 0, HAK_LARGE_SPAN);
+        errno = e;
+    }
+    if (q == NULL)
+        q = hak_malloc(n);
     if (q == NULL)
         return NULL;
     memcpy(q, p, old < n ? old : n);
@@ -606,7 +638,7 @@ static void *alloc_aligned(size_t align, size_t n)
         if (cls < HAK_NUM_CLASSES)
             return alloc_small(cls, n);
     }
-    return malloc_large(n, align, false);
+    return malloc_large(n, align, 0);
 }
 
 HAK_API int hak_posix_memalign(void **out, size_t align, size_t n)

@@ -49,6 +49,7 @@ uint8_t hak_rf_limit[HAK_NUM_CLASSES]; /* blocks a remote-free chain holds */
 
 static hak_lock_t heap_lock = HAK_LOCK_INIT;
 static hak_heap_t *all_heaps, *free_heaps;
+int hak_threaded;
 static pthread_key_t heap_key;
 static bool heap_key_ok;
 
@@ -308,6 +309,8 @@ static hak_heap_t *heap_create(void)
 {
     hak_ensure_init();
     hak_lock(&heap_lock);
+    if (all_heaps)
+        __atomic_store_n(&hak_threaded, 1, __ATOMIC_RELAXED);
     hak_heap_t *h = free_heaps;
     if (h) {
         free_heaps = h->next_free;

@@ -75,6 +75,12 @@
  * from 64 KiB up, which programs churn through in buffers of varied sizes,
  * then reuse each other's pages instead of each class keeping its own. */
 #define HAK_SMALL_MAX ((size_t)64 * 1024)
+/* A buffer that realloc grows past this (and that fits no larger class it
+ * is in) moves to a page span of the large-block arenas, like the blocks
+ * above HAK_SMALL_MAX: growing buffers pass through many classes, and each
+ * class would keep its own peak of them; spans share their pages, and a
+ * span grows in place into the free span after it. */
+#define HAK_REALLOC_SPAN_MIN ((size_t)8 * 1024)
 #define HAK_MIN_ALIGN 16
 /* Alignments up to this are served from size classes; above, by the large
  * path (its spans are 2 MiB aligned or more). */
@@ -494,8 +500,13 @@ typedef struct hak_large {
  * value v (kind HAK_REG_LARGE); NULL if there is none (p lies in an arena
  * that is gone). The record's user is p only if p starts the span. */
 HAK_HIDDEN hak_large_t *_hak_large_find(uintptr_t v, const void *p);
-/* *cache_hit (may be NULL) tells whether the block came from the cache. */
-HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit);
+/* flags: HAK_LARGE_ZERO clears the block (unless its pages are fresh);
+ * HAK_LARGE_SPAN takes an arena span or nothing (NULL, errno ENOMEM), never
+ * a mapping of its own. *cache_hit (may be NULL) tells whether the block
+ * came from the cache. */
+#define HAK_LARGE_ZERO 1u
+#define HAK_LARGE_SPAN 2u
+HAK_HIDDEN void *_hak_large_alloc(size_t size, size_t align, unsigned flags, bool *cache_hit);
 HAK_HIDDEN void _hak_large_free(hak_large_t *l);
 HAK_HIDDEN void *_hak_large_realloc(hak_large_t *l, size_t size);
 HAK_HIDDEN size_t _hak_large_purge(bool force);
@@ -666,6 +677,9 @@ extern hak_heap_t hak_empty_heap HAK_HIDDEN;
  * statistics test. */
 extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
 extern HAK_TLS hak_heap_t *hak_tls_fast HAK_HIDDEN;
+/* Set (for good) when a second heap is created: more than one thread has
+ * allocated. Read with relaxed loads. */
+extern int hak_threaded HAK_HIDDEN;
 /* Points the calling thread's hak_tls_fast at its heap or at the empty one. */
 HAK_HIDDEN void _hak_heap_set_fast(void);
 /* Starting bound of each class's TLS list (HAKMEM_TCACHE_BYTES), and how

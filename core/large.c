@@ -803,7 +803,7 @@ hak_large_t *_hak_large_find(uintptr_t v, const void *p)
 
 /* ---- entry points ------------------------------------------------------ */
 
-void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
+void *_hak_large_alloc(size_t size, size_t align, unsigned flags, bool *cache_hit)
 {
     if (size > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
         errno = ENOMEM;
@@ -821,7 +821,9 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
         l->state = HAK_LARGE_LIVE;
         l->size = size;
     } else {
-        l = dedicated_alloc_locked(size, need, align, &hit);
+        /* HAK_LARGE_SPAN (a buffer realloc moves out of the size classes):
+         * with no arena, the caller takes a size class instead */
+        l = flags & HAK_LARGE_SPAN ? NULL : dedicated_alloc_locked(size, need, align, &hit);
         if (!l) {
             hak_unlock(&large_lock);
             errno = ENOMEM;
@@ -834,7 +836,7 @@ void *_hak_large_alloc(size_t size, size_t align, bool zero, bool *cache_hit)
     if (cache_hit)
         *cache_hit = hit;
     hak_unlock(&large_lock);
-    if (zero && !zeroed)
+    if ((flags & HAK_LARGE_ZERO) && !zeroed)
         memset(l->user, 0, size);
     return l->user;
 }

@@ -7,6 +7,7 @@
  */
 #include "unit.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -174,6 +175,115 @@ static void test_realloc_growth(void **state)
         n = down[i];
     }
     hak_free(p);
+}
+
+static void run_in_child(void (*child)(void), const char *name);
+
+/* realloc of n bytes whose result must hold the pattern of the first
+ * `keep` bytes; then fills all n. */
+static unsigned char *regrow(unsigned char *p, size_t keep, size_t n)
+{
+    unsigned char *q = hak_realloc(p, n);
+    assert_non_null(q);
+    size_t bad = pattern_check(q, keep < n ? keep : n, 7);
+    if (bad != SIZE_MAX)
+        fail_msg("realloc -> %zu: byte %zu changed", n, bad);
+    assert_true(hak_malloc_usable_size(q) >= n);
+    pattern_fill(q, n, 7);
+    return q;
+}
+
+/* While one thread allocates, a buffer that realloc grows past
+ * HAK_REALLOC_SPAN_MIN becomes an arena span and grows or shrinks there in
+ * place; malloc of the same size stays in a size class; below
+ * HAK_REALLOC_SPAN_MIN the buffer goes back to a class. */
+static void test_realloc_spans(void **state)
+{
+    (void)state;
+    assert_int_equal(__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED), 0);
+    const size_t min = HAK_REALLOC_SPAN_MIN;
+    unsigned char *m = hak_malloc(min + 1000);
+    assert_null(record_of(m));
+    unsigned char *p = hak_malloc(3000);
+    pattern_fill(p, 3000, 7);
+    p = regrow(p, 3000, min);
+    assert_null(record_of(p)); /* not past the threshold */
+    p = regrow(p, min, min + 1);
+    hak_large_t *l = record_of(p);
+    assert_non_null(l);
+    assert_non_null(l->arena);
+    assert_int_equal(l->state, HAK_LARGE_LIVE);
+    assert_ptr_equal(l->user, p);
+    size_t span = l->span;
+    assert_true(span >= min + 1 && span % HAK_PAGE_SIZE == 0);
+    /* within the span: the same block, without a move */
+    unsigned char *q = regrow(p, min + 1, span);
+    assert_ptr_equal(q, p);
+    assert_ptr_equal(regrow(q, span, span / 2 + 1), p);
+    assert_int_equal(record_of(p)->span, span);
+    /* growing past it keeps the contents, still a span (in place when the
+     * pages after it are free) */
+    p = regrow(p, span / 2 + 1, 40 * 1024);
+    l = record_of(p);
+    assert_non_null(l);
+    assert_true(l->span >= 40 * 1024);
+    /* shrinking to half or less: the same span, its tail given back */
+    q = regrow(p, 40 * 1024, min + 2000);
+    assert_ptr_equal(q, p);
+    assert_true(record_of(p)->span < 40 * 1024);
+    /* down to the threshold: back to a size class */
+    p = regrow(p, min + 2000, 3000);
+    assert_null(record_of(p));
+    assert_true(hak_reg_lookup(p) & HAK_REG_SMALL);
+    hak_free(p);
+    hak_free(m);
+}
+
+static void *malloc_thread(void *arg)
+{
+    (void)arg;
+    hak_free(hak_malloc(100));
+    return NULL;
+}
+
+static void realloc_threaded_child(void)
+{
+    unsigned char *p = hak_malloc(3000);
+    pattern_fill(p, 3000, 7);
+    p = regrow(p, 3000, HAK_REALLOC_SPAN_MIN + 4096);
+    hak_large_t *l = record_of(p);
+    if (!l || !l->arena)
+        _exit(10);
+    size_t span = l->span;
+    pthread_t t;
+    if (pthread_create(&t, NULL, malloc_thread, NULL) != 0 || pthread_join(t, NULL) != 0)
+        _exit(11);
+    if (!__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED))
+        _exit(12);
+    /* a new growing buffer stays in the size classes */
+    unsigned char *r = hak_malloc(3000);
+    pattern_fill(r, 3000, 7);
+    r = regrow(r, 3000, HAK_REALLOC_SPAN_MIN + 4096);
+    if (record_of(r) || !(hak_reg_lookup(r) & HAK_REG_SMALL))
+        _exit(13);
+    /* the span made before still changes in place within its pages, and
+     * goes to a size class when it must move */
+    if (regrow(p, HAK_REALLOC_SPAN_MIN + 4096, span) != p)
+        _exit(14);
+    p = regrow(p, span, 60 * 1024);
+    if (record_of(p) || !(hak_reg_lookup(p) & HAK_REG_SMALL))
+        _exit(15);
+    hak_free(p);
+    hak_free(r);
+    _exit(0);
+}
+
+/* Once a second thread has allocated, growing buffers stay in the size
+ * classes (the arenas' lock would be shared). */
+static void test_realloc_spans_threaded(void **state)
+{
+    (void)state;
+    run_in_child(realloc_threaded_child, "realloc_threaded_child");
 }
 
 /* Impossible sizes fail with ENOMEM and leave everything as it was. */
@@ -535,6 +645,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_cache_reuse),
     cmocka_unit_test_teardown(test_calloc_zero_after_reuse, restore_options),
     cmocka_unit_test(test_realloc_growth),
+    cmocka_unit_test(test_realloc_spans),
+    cmocka_unit_test(test_realloc_spans_threaded),
     cmocka_unit_test(test_enomem),
     cmocka_unit_test(test_posix_memalign_large_alignment),
     cmocka_unit_test(test_uncacheable_unmapped),
