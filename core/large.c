@@ -1,6 +1,8 @@
 /*
- * large.c — blocks above the largest size class (64 KiB), and blocks whose
- * alignment exceeds what size classes give (4 KiB).
+ * large.c — blocks above the largest size class (64 KiB), blocks whose
+ * alignment exceeds what size classes give (4 KiB), and buffers realloc
+ * grows past HAK_REALLOC_SPAN_MIN while one thread allocates (arena spans
+ * only: HAK_LARGE_SPAN).
  *
  * Arenas (default build). Blocks up to ARENA_MAX_BLOCK (32 MiB) with an
  * alignment up to 2 MiB are spans of pages inside arenas: regions of
