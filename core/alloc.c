@@ -516,12 +516,13 @@ HAK_API void *hak_calloc(size_t count, size_t size)
 }
 
 /* Whether realloc moves growing buffers to arena spans (HAK_REALLOC_SPAN_MIN):
- * only while one thread allocates. The arenas are shared under one lock;
- * two threads growing buffers through it ran 4x slower than through
- * their own size classes. */
+ * only while one thread allocates, the calling one (no heap of another
+ * thread). The arenas are shared under one lock; two threads growing
+ * buffers through it ran 4x slower than through their own size classes. */
 static inline bool realloc_spans(void)
 {
-    return !HAK_GUARD && !__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED);
+    int made = __atomic_load_n(&hak_heaps_made, __ATOMIC_RELAXED);
+    return !HAK_GUARD && (made == 0 || (made == 1 && hak_tls_heap != &hak_empty_heap));
 }
 
 HAK_API void *hak_realloc(void *p, size_t n)

@@ -49,7 +49,7 @@ uint8_t hak_rf_limit[HAK_NUM_CLASSES]; /* blocks a remote-free chain holds */
 
 static hak_lock_t heap_lock = HAK_LOCK_INIT;
 static hak_heap_t *all_heaps, *free_heaps;
-int hak_threaded;
+int hak_heaps_made;
 static pthread_key_t heap_key;
 static bool heap_key_ok;
 
@@ -309,8 +309,8 @@ static hak_heap_t *heap_create(void)
 {
     hak_ensure_init();
     hak_lock(&heap_lock);
-    if (all_heaps)
-        __atomic_store_n(&hak_threaded, 1, __ATOMIC_RELAXED);
+    if (hak_heaps_made < 2)
+        __atomic_store_n(&hak_heaps_made, hak_heaps_made + 1, __ATOMIC_RELAXED);
     hak_heap_t *h = free_heaps;
     if (h) {
         free_heaps = h->next_free;

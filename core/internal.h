@@ -677,9 +677,10 @@ extern hak_heap_t hak_empty_heap HAK_HIDDEN;
  * statistics test. */
 extern HAK_TLS hak_heap_t *hak_tls_heap HAK_HIDDEN;
 extern HAK_TLS hak_heap_t *hak_tls_fast HAK_HIDDEN;
-/* Set (for good) when a second heap is created: more than one thread has
- * allocated. Read with relaxed loads. */
-extern int hak_threaded HAK_HIDDEN;
+/* Heaps created since start-up, counted up to 2 (a second one means a
+ * second thread has allocated). Written under heap_lock, read with relaxed
+ * loads. */
+extern int hak_heaps_made HAK_HIDDEN;
 /* Points the calling thread's hak_tls_fast at its heap or at the empty one. */
 HAK_HIDDEN void _hak_heap_set_fast(void);
 /* Starting bound of each class's TLS list (HAKMEM_TCACHE_BYTES), and how

@@ -93,6 +93,11 @@ static uint64_t live_n, live_bytes, last_purge_ms;
 
 /* arenas */
 static hak_arena_t *arenas, *arena_pool;
+/* The last attempt to map an arena failed: realloc's spans (HAK_LARGE_SPAN)
+ * then come only from the arenas there are, instead of trying to map one
+ * again on every move of a growing buffer. */
+static bool arena_map_failed;
+
 static hak_large_t *bins[2][NBINS];          /* [purged][bin]              */
 static hak_large_t *dirty_head;              /* dirty free spans           */
 static size_t dirty_bytes, dirty_n;
@@ -629,6 +634,7 @@ static hak_arena_t *arena_new_locked(void)
         base = _hak_os_map_aligned(size, HAK_SS_SIZE);
     }
     errno = saved;
+    arena_map_failed = !base;
     if (!base)
         goto fail;
     a->base = base;
@@ -659,7 +665,8 @@ fail:
 
 /* A span of need bytes at the alignment, from the arenas; NULL if none can
  * be had. *zeroed: it reads as zero; *reused: some of it was resident. */
-static hak_large_t *arena_alloc_locked(size_t need, size_t align, bool *zeroed, bool *reused)
+static hak_large_t *arena_alloc_locked(size_t need, size_t align, bool may_map, bool *zeroed,
+                                       bool *reused)
 {
     if (!meta_reserve_locked(3))
         return NULL;
@@ -673,7 +680,7 @@ static hak_large_t *arena_alloc_locked(size_t need, size_t align, bool *zeroed, 
         *reused = false;
         s = best_fit(1, need, align);
         if (!s) {
-            if (!arena_new_locked())
+            if (!may_map || !arena_new_locked())
                 return NULL;
             s = best_fit(1, need, align);
             if (!s)
@@ -817,7 +824,8 @@ void *_hak_large_alloc(size_t size, size_t align, unsigned flags, bool *cache_hi
     hak_large_t *l = NULL;
     hak_lock(&large_lock);
     if (USE_ARENAS && need <= ARENA_MAX_BLOCK && a <= ARENA_MAX_ALIGN)
-        l = arena_alloc_locked(need, a, &zeroed, &hit);
+        l = arena_alloc_locked(need, a, !(flags & HAK_LARGE_SPAN) || !arena_map_failed, &zeroed,
+                               &hit);
     if (l) {
         l->magic = HAK_LARGE_MAGIC;
         l->state = HAK_LARGE_LIVE;

@@ -179,28 +179,50 @@ static void test_realloc_growth(void **state)
 
 static void run_in_child(void (*child)(void), const char *name);
 
-/* realloc of n bytes whose result must hold the pattern of the first
- * `keep` bytes; then fills all n. */
-static unsigned char *regrow(unsigned char *p, size_t keep, size_t n)
+/* realloc to n bytes; NULL if the result does not hold the pattern of the
+ * first `keep` bytes or is too small (reported on stderr); else fills all n.
+ * No cmocka assertion: forked children use it too. */
+static unsigned char *regrow_checked(unsigned char *p, size_t keep, size_t n)
 {
     unsigned char *q = hak_realloc(p, n);
-    assert_non_null(q);
+    if (q == NULL) {
+        fprintf(stderr, "realloc -> %zu failed\n", n);
+        return NULL;
+    }
     size_t bad = pattern_check(q, keep < n ? keep : n, 7);
-    if (bad != SIZE_MAX)
-        fail_msg("realloc -> %zu: byte %zu changed", n, bad);
-    assert_true(hak_malloc_usable_size(q) >= n);
+    if (bad != SIZE_MAX || hak_malloc_usable_size(q) < n) {
+        fprintf(stderr, "realloc -> %zu: byte %zu changed or block too small\n", n, bad);
+        return NULL;
+    }
     pattern_fill(q, n, 7);
+    return q;
+}
+
+static unsigned char *regrow(unsigned char *p, size_t keep, size_t n)
+{
+    unsigned char *q = regrow_checked(p, keep, n);
+    assert_non_null(q);
+    return q;
+}
+
+/* in a forked child: exits with code if the realloc goes wrong */
+static unsigned char *regrow_or_exit(unsigned char *p, size_t keep, size_t n, int code)
+{
+    unsigned char *q = regrow_checked(p, keep, n);
+    if (q == NULL)
+        _exit(code);
     return q;
 }
 
 /* While one thread allocates, a buffer that realloc grows past
  * HAK_REALLOC_SPAN_MIN becomes an arena span and grows or shrinks there in
  * place; malloc of the same size stays in a size class; below
- * HAK_REALLOC_SPAN_MIN the buffer goes back to a class. */
+ * HAK_REALLOC_SPAN_MIN the buffer goes back to a class. (No test before
+ * this one starts a thread in this process; the threaded ones fork.) */
 static void test_realloc_spans(void **state)
 {
     (void)state;
-    assert_int_equal(__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED), 0);
+    assert_true(__atomic_load_n(&hak_heaps_made, __ATOMIC_RELAXED) <= 1);
     const size_t min = HAK_REALLOC_SPAN_MIN;
     unsigned char *m = hak_malloc(min + 1000);
     assert_null(record_of(m));
@@ -231,7 +253,8 @@ static void test_realloc_spans(void **state)
     q = regrow(p, 40 * 1024, min + 2000);
     assert_ptr_equal(q, p);
     assert_true(record_of(p)->span < 40 * 1024);
-    /* down to the threshold: back to a size class */
+    /* to half of the span or less and not above the threshold: back to a
+     * size class */
     p = regrow(p, min + 2000, 3000);
     assert_null(record_of(p));
     assert_true(hak_reg_lookup(p) & HAK_REG_SMALL);
@@ -250,7 +273,7 @@ static void realloc_threaded_child(void)
 {
     unsigned char *p = hak_malloc(3000);
     pattern_fill(p, 3000, 7);
-    p = regrow(p, 3000, HAK_REALLOC_SPAN_MIN + 4096);
+    p = regrow_or_exit(p, 3000, HAK_REALLOC_SPAN_MIN + 4096, 20);
     hak_large_t *l = record_of(p);
     if (!l || !l->arena)
         _exit(10);
@@ -258,19 +281,19 @@ static void realloc_threaded_child(void)
     pthread_t t;
     if (pthread_create(&t, NULL, malloc_thread, NULL) != 0 || pthread_join(t, NULL) != 0)
         _exit(11);
-    if (!__atomic_load_n(&hak_threaded, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&hak_heaps_made, __ATOMIC_RELAXED) != 2)
         _exit(12);
     /* a new growing buffer stays in the size classes */
     unsigned char *r = hak_malloc(3000);
     pattern_fill(r, 3000, 7);
-    r = regrow(r, 3000, HAK_REALLOC_SPAN_MIN + 4096);
+    r = regrow_or_exit(r, 3000, HAK_REALLOC_SPAN_MIN + 4096, 21);
     if (record_of(r) || !(hak_reg_lookup(r) & HAK_REG_SMALL))
         _exit(13);
     /* the span made before still changes in place within its pages, and
      * goes to a size class when it must move */
-    if (regrow(p, HAK_REALLOC_SPAN_MIN + 4096, span) != p)
+    if (regrow_or_exit(p, HAK_REALLOC_SPAN_MIN + 4096, span, 22) != p)
         _exit(14);
-    p = regrow(p, span, 60 * 1024);
+    p = regrow_or_exit(p, span, 60 * 1024, 23);
     if (record_of(p) || !(hak_reg_lookup(p) & HAK_REG_SMALL))
         _exit(15);
     hak_free(p);
@@ -284,6 +307,37 @@ static void test_realloc_spans_threaded(void **state)
 {
     (void)state;
     run_in_child(realloc_threaded_child, "realloc_threaded_child");
+}
+
+/* A thread with no heap of its own grows a block the main thread made:
+ * another thread allocates, so the buffer stays in the size classes. */
+static void *realloc_thread(void *arg)
+{
+    return regrow_checked(arg, 3000, HAK_REALLOC_SPAN_MIN + 4096);
+}
+
+static void realloc_heapless_child(void)
+{
+    unsigned char *p = hak_malloc(3000);
+    pattern_fill(p, 3000, 7);
+    if (__atomic_load_n(&hak_heaps_made, __ATOMIC_RELAXED) != 1)
+        _exit(10);
+    pthread_t t;
+    void *r = NULL;
+    if (pthread_create(&t, NULL, realloc_thread, p) != 0 || pthread_join(t, &r) != 0)
+        _exit(11);
+    if (r == NULL)
+        _exit(12);
+    if (record_of(r) || !(hak_reg_lookup(r) & HAK_REG_SMALL))
+        _exit(13);
+    hak_free(r);
+    _exit(0);
+}
+
+static void test_realloc_spans_other_thread(void **state)
+{
+    (void)state;
+    run_in_child(realloc_heapless_child, "realloc_heapless_child");
 }
 
 /* Impossible sizes fail with ENOMEM and leave everything as it was. */
@@ -640,6 +694,41 @@ static void test_arena_map_fallback(void **state)
     run_in_child(arena_fallback_child, "arena_fallback_child");
 }
 
+/* When no arena can be mapped, buffers realloc grows past
+ * HAK_REALLOC_SPAN_MIN stay in the size classes, and the arena is not
+ * tried again on every move (one refused attempt, not one per buffer). */
+static void realloc_no_arena_child(void)
+{
+    no_arena_or_exit(10);
+    if (__atomic_load_n(&hak_heaps_made, __ATOMIC_RELAXED) > 1)
+        _exit(11);
+    refuse_from = 64 * MiB;
+    unsigned char *v[50];
+    for (int i = 0; i < 50; i++) {
+        v[i] = hak_malloc(3000);
+        if (!v[i])
+            _exit(12);
+        pattern_fill(v[i], 3000, 7);
+        v[i] = regrow_or_exit(v[i], 3000, HAK_REALLOC_SPAN_MIN + 4096, 13);
+        if (record_of(v[i]) || !(hak_reg_lookup(v[i]) & HAK_REG_SMALL))
+            _exit(14);
+    }
+    if (refused == 0)
+        _exit(15); /* no arena was tried: the test tests nothing */
+    if (refused > 4)
+        _exit(16); /* tried again for later buffers */
+    refuse_from = 0;
+    for (int i = 0; i < 50; i++)
+        hak_free(v[i]);
+    _exit(0);
+}
+
+static void test_realloc_spans_no_arena(void **state)
+{
+    (void)state;
+    run_in_child(realloc_no_arena_child, "realloc_no_arena_child");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_malloc_1mib),
     cmocka_unit_test(test_cache_reuse),
@@ -647,6 +736,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_realloc_growth),
     cmocka_unit_test(test_realloc_spans),
     cmocka_unit_test(test_realloc_spans_threaded),
+    cmocka_unit_test(test_realloc_spans_other_thread),
     cmocka_unit_test(test_enomem),
     cmocka_unit_test(test_posix_memalign_large_alignment),
     cmocka_unit_test(test_uncacheable_unmapped),
@@ -656,6 +746,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_arena_size),
     cmocka_unit_test(test_arena_rlimit),
     cmocka_unit_test(test_arena_map_fallback),
+    cmocka_unit_test(test_realloc_spans_no_arena),
 };
 
 UNIT_MAIN("large", tests, group_setup, NULL)
