@@ -76,7 +76,8 @@
  * then reuse each other's pages instead of each class keeping its own. */
 #define HAK_SMALL_MAX ((size_t)64 * 1024)
 /* A buffer that realloc grows past this (and that fits no larger class it
- * is in) moves to a page span of the large-block arenas, like the blocks
+ * is in) moves, while one thread allocates (realloc_spans() in alloc.c),
+ * to a page span of the large-block arenas, like the blocks
  * above HAK_SMALL_MAX: growing buffers pass through many classes, and each
  * class would keep its own peak of them; spans share their pages, and a
  * span grows in place into the free span after it. */
