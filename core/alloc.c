@@ -569,25 +569,23 @@ HAK_API void *hak_realloc(void *p, size_t n)
         }
         old = l->span;
         size_t before = l->size;
+        void *r = NULL;
         /* An arena span that still fits and is not more than twice what is
          * needed stays as it is, without the lock: its record changes only
          * through calls on this block, which the caller owns, and only
          * statistics read its size. */
         if (l->arena && n <= l->span && n > l->span / 2) {
             l->size = n;
+            r = p;
+        } else if (n > (l->arena && realloc_spans() ? HAK_REALLOC_SPAN_MIN : HAK_SMALL_MAX)) {
+            /* (an arena span stays a span down to HAK_REALLOC_SPAN_MIN) */
+            r = _hak_large_realloc(l, n);
+            span = r == NULL;
+        }
+        if (r) {
             if (HAK_UNLIKELY(hak_stats_enabled))
                 _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n - (int64_t)before);
-            return p;
-        }
-        /* an arena span stays a span down to HAK_REALLOC_SPAN_MIN */
-        if (n > (l->arena && realloc_spans() ? HAK_REALLOC_SPAN_MIN : HAK_SMALL_MAX)) {
-            void *r = _hak_large_realloc(l, n);
-            if (r) {
-                if (HAK_UNLIKELY(hak_stats_enabled))
-                    _hak_stats_live_add(HAK_NUM_CLASSES, (int64_t)n - (int64_t)before);
-                return r;
-            }
-            span = true;
+            return r;
         }
     } else {
         _hak_report_bad_pointer("realloc", p, "invalid pointer (not allocated by hakmem)", -1, 0);
