@@ -639,7 +639,6 @@ typedef struct hak_heap {
     hak_tlist_t tl[HAK_NUM_CLASSES];  /* TLS list of each class (head, room) */
     hak_slab_t *warm[HAK_NUM_CLASSES];
     uint16_t warm_n[HAK_NUM_CLASSES];  /* slabs in warm[c]                    */
-    uint16_t carve_n[HAK_NUM_CLASSES]; /* blocks the next carve takes (0: first) */
     uint32_t tl_max[HAK_NUM_CLASSES];  /* bound of tl[c]: hak_tcache_max[c],
                                           raised by _hak_heap_flush        */
     uint8_t tl_dry[HAK_NUM_CLASSES];   /* tl[c] ran dry since its last flush */

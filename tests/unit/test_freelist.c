@@ -277,7 +277,10 @@ static void test_bound_grows_while_list_swings(void **state)
 
 /* A fresh slab is carved in address order: consecutive mallocs of a class
  * not used before return consecutive blocks, and the TLS list holds the
- * rest of the batch in order. Carves start at a page of blocks and double. */
+ * rest of the batch in order. Each carve takes the blocks that start in the
+ * page the slab's bump pointer is in (at least one), so that it writes links
+ * into one page and a class never holds more than a page of blocks it has not
+ * used. */
 static void check_carve(unsigned c)
 {
     hak_heap_t *h = hak_tls_heap;
@@ -293,8 +296,8 @@ static void check_carve(unsigned c)
     assert_int_equal(s->cls, c);
     assert_ptr_equal(s->owner, h);
     uint32_t batch = hak_heap_count(h, c) + 1; /* the carve batch, p0 popped */
-    /* a class's first carve takes one page worth of blocks (at least one) */
-    assert_int_equal(batch, bs < HAK_PAGE_SIZE ? HAK_PAGE_SIZE / bs : 1);
+    /* the first carve: the blocks that start in the slab's first page */
+    assert_int_equal(batch, (HAK_PAGE_SIZE + bs - 1) / bs);
     assert_ptr_equal(hak_slab_bump(s), p0 + (size_t)batch * bs);
     assert_int_equal(s->used, batch);
     /* the list: p0 + bs, p0 + 2 bs, ... */
@@ -315,14 +318,36 @@ static void check_carve(unsigned c)
         assert_int_equal(((hak_block_t *)v[i])->key, 0);
     }
     assert_int_equal(hak_heap_count(h, c), 0);
-    /* the next one comes from the next carve, right after the batch */
-    void *next = hak_malloc(n);
-    assert_ptr_equal(next, p0 + (size_t)batch * bs);
-    /* which carved twice as many (up to half the list's bound) */
-    uint32_t half = hak_tcache_max[c] / 2 ? hak_tcache_max[c] / 2 : 1;
-    uint32_t second = 2 * batch < half ? 2 * batch : half;
-    assert_ptr_equal(hak_slab_bump(s), p0 + (size_t)(batch + second) * bs);
-    hak_free(next);
+    /* the next ones come from the next carves, right after the batch, each
+     * up to the first block boundary at or past the end of the page the
+     * bump pointer was in: never more than a page of blocks ahead */
+    enum { NEXT = 24 };
+    void *next[NEXT];
+    size_t carved = batch; /* blocks carved so far */
+    unsigned carves = 0;
+    for (i = 0; i < NEXT; i++) {
+        if (hak_heap_count(h, c) == 0) { /* this malloc carves */
+            uintptr_t bump = (uintptr_t)p0 + carved * bs;
+            uintptr_t page_end = (bump | (HAK_PAGE_SIZE - 1)) + 1;
+            size_t want = (page_end - bump + bs - 1) / bs;
+            if ((char *)s->end - (char *)bump < (ptrdiff_t)(want * bs))
+                want = (size_t)((char *)s->end - (char *)bump) / bs;
+            if (want == 0)
+                break; /* slab full */
+            next[i] = hak_malloc(n);
+            carved += want;
+            carves++;
+            assert_ptr_equal(hak_slab_bump(s), p0 + carved * bs);
+            assert_int_equal(hak_heap_count(h, c), want - 1);
+        } else {
+            next[i] = hak_malloc(n);
+        }
+        assert_ptr_equal(next[i], p0 + (size_t)(batch + i) * bs);
+        assert_int_equal(s->used, carved);
+    }
+    assert_true(carves >= 3);
+    while (i-- > 0)
+        hak_free(next[i]);
     for (i = 0; i < batch; i++)
         hak_free(v[i]);
     free(v);
