@@ -87,22 +87,28 @@ void _hak_init_slow(void)
         sched_yield();
 }
 
+/* Every lock of the library, in the order they nest: a child must not
+ * inherit one held by a thread that does not exist in it. */
 static void fork_prepare(void)
 {
+    _hak_stats_report_lock();
     _hak_heap_lock();
     _hak_ss_lock();
     _hak_large_lock();
     _hak_reg_lock();
     _hak_os_lock();
+    _hak_stats_lock();
 }
 
 static void fork_parent(void)
 {
+    _hak_stats_unlock();
     _hak_os_unlock();
     _hak_reg_unlock();
     _hak_large_unlock();
     _hak_ss_unlock();
     _hak_heap_unlock();
+    _hak_stats_report_unlock();
 }
 
 static void fork_child(void)

@@ -892,6 +892,13 @@ HAK_HIDDEN void _hak_stats_count_orphan(size_t offset);
             _hak_stats_count_orphan(__builtin_offsetof(hak_tcounters_t, field)); \
     } while (0)
 HAK_HIDDEN void _hak_stats_maybe_interval(void);
+/* The fork handlers' hold on the statistics locks: the report lock is
+ * taken before every other lock of the library (a report takes them while
+ * holding it), the counters' lock after all of them (it is held alone). */
+HAK_HIDDEN void _hak_stats_report_lock(void);
+HAK_HIDDEN void _hak_stats_report_unlock(void);
+HAK_HIDDEN void _hak_stats_lock(void);
+HAK_HIDDEN void _hak_stats_unlock(void);
 /* Live bytes per size class (index HAK_NUM_CLASSES: large blocks), kept
  * exactly while statistics are on, with their peaks. */
 HAK_HIDDEN void _hak_stats_live_add(unsigned cls, int64_t bytes);

@@ -17,7 +17,8 @@
 
 int hak_stats_enabled;
 static hak_tcounters_t exited;
-static hak_lock_t stats_lock = HAK_LOCK_INIT;
+static hak_lock_t stats_lock = HAK_LOCK_INIT;  /* exited's counters; taken alone */
+static hak_lock_t report_lock = HAK_LOCK_INIT; /* one report at a time; taken first */
 static _Atomic(uint64_t) invalid_frees;
 static _Atomic(uint64_t) next_interval_ms;
 static _Atomic(int64_t) class_live[HAK_NUM_CLASSES + 1];
@@ -34,6 +35,11 @@ void _hak_stats_live_add(unsigned cls, int64_t bytes)
                                                                 memory_order_relaxed)) {
     }
 }
+
+void _hak_stats_report_lock(void) { hak_lock(&report_lock); }
+void _hak_stats_report_unlock(void) { hak_unlock(&report_lock); }
+void _hak_stats_lock(void) { hak_lock(&stats_lock); }
+void _hak_stats_unlock(void) { hak_unlock(&stats_lock); }
 
 void _hak_stats_merge_exited(const hak_tcounters_t *c)
 {
@@ -349,7 +355,6 @@ static int open_stats_file(void)
 
 static void emit(bool all, bool warm, bool ssos)
 {
-    static hak_lock_t report_lock = HAK_LOCK_INIT;
     hak_lock(&report_lock);
     hak_buf_t b = {report_buf, 0, sizeof report_buf};
     format_report(&b, hak_opt(HAK_OPT_STATS) == 2, all, warm, ssos);

@@ -1,11 +1,19 @@
 /*
  * test_stats.c — hak_stats_get: call counters only while statistics are on
  * (and then exact), OS counters always, counters of exited threads kept,
- * the printed report.
+ * the printed report, a fork while another thread holds the statistics'
+ * locks.
  *
  * SPDX-License-Identifier: MIT
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "unit.h"
 
@@ -399,6 +407,75 @@ static void test_get_null(void **state)
     assert_int_equal(hak_stats_get(NULL), -1);
 }
 
+/* A thread holds one of the statistics' locks (as one inside mallinfo2 or
+ * a report does) while another forks. The fork must wait for it: a child
+ * that inherited the lock held would spin forever at its first statistics
+ * call (hak_stats_get takes the counters' lock, hak_stats_print the
+ * report's). */
+static _Atomic int holder_state; /* 1: holding, 2: may release */
+
+static void *hold_lock(void *arg)
+{
+    int report = *(int *)arg;
+    if (report)
+        _hak_stats_report_lock();
+    else
+        _hak_stats_lock();
+    atomic_store(&holder_state, 1);
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* the fork starts meanwhile */
+    if (report)
+        _hak_stats_report_unlock();
+    else
+        _hak_stats_unlock();
+    return NULL;
+}
+
+static void test_fork_while_stats_locked(void **state)
+{
+    (void)state;
+    for (int report = 0; report < 2; report++) {
+        atomic_store(&holder_state, 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, hold_lock, &report), 0);
+        while (atomic_load(&holder_state) != 1)
+            sched_yield();
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            hak_stats_t st;
+            if (report) {
+                int null = open("/dev/null", O_WRONLY);
+                if (null >= 0)
+                    dup2(null, 2);
+                hak_stats_print();
+            } else if (hak_stats_get(&st) != 0) {
+                _exit(3);
+            }
+            _exit(0);
+        }
+        int st = 0;
+        pid_t got = 0;
+        for (int i = 0; i < 500 && got == 0; i++) { /* up to 5 s */
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            got = waitpid(pid, &st, WNOHANG);
+        }
+        if (got == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        }
+        assert_int_equal(pthread_join(t, NULL), 0);
+        if (got == 0)
+            fail_msg("the child of a fork made while another thread held the %s lock "
+                     "did not finish its statistics call in 5 s",
+                     report ? "report" : "counters'");
+        assert_int_equal(got, pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_disabled_counters_stay_zero),
     cmocka_unit_test(test_os_counters_always),
@@ -412,6 +489,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_teardown(test_print_json, stats_off),
     cmocka_unit_test_teardown(test_report_large_live_after_realloc, stats_off),
     cmocka_unit_test(test_get_null),
+    cmocka_unit_test(test_fork_while_stats_locked),
 };
 
 UNIT_MAIN("stats", tests, group_setup, NULL)
