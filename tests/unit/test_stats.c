@@ -412,7 +412,7 @@ static void test_get_null(void **state)
  * that inherited the lock held would spin forever at its first statistics
  * call (hak_stats_get takes the counters' lock, hak_stats_print the
  * report's). */
-static _Atomic int holder_state; /* 1: holding, 2: may release */
+static _Atomic int holder_state; /* 1: the lock is held */
 
 static void *hold_lock(void *arg)
 {
