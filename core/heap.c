@@ -490,15 +490,35 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
     bool entered = heap_enter(h);
     HAK_STAT(h, flushes);
     int32_t room_after = (int32_t)(h->tl_max[cls] - h->tl_max[cls] / 2);
-    /* (the list ends early only if the bounds changed under this heap, when
-     * the constructor re-read the options) */
+    /* The list goes back a run at a time: blocks that follow each other in
+     * it and lie in one slab are spliced onto that slab's free list whole
+     * (a program that frees blocks in the order it allocated them gives
+     * runs of a slab's worth). The list ends early only if the bounds
+     * changed under this heap, when the constructor re-read the options. */
     while (h->tl[cls].room < room_after && h->tl[cls].head) {
-        hak_block_t *b = h->tl[cls].head;
-        h->tl[cls].head = hak_next(b);
-        h->tl[cls].room++;
-        hak_slab_t *s = hak_block_slab(b);
-        if (HAK_UNLIKELY(!put_back(h, s, b)))
+        hak_block_t *first = h->tl[cls].head, *last = first;
+        hak_slab_t *s = hak_block_slab(first);
+        uintptr_t lo = (uintptr_t)s->start, span = (uintptr_t)(s->end - s->start);
+        int32_t want = room_after - h->tl[cls].room;
+        uint32_t k = 1;
+        hak_block_t *b = hak_next(first);
+        while ((int32_t)k < want && b && (uintptr_t)b - lo < span) {
+            last = b;
+            k++;
+            b = hak_next(b);
+        }
+        h->tl[cls].head = b;
+        h->tl[cls].room += (int32_t)k;
+        if (HAK_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != h)) {
+            /* s went to another heap while this one was idle: the run
+             * goes to it as remote frees, already linked as a chain */
+            _hak_heap_push_remote(s, first, last);
             continue;
+        }
+        hak_set_next(last, s->free);
+        s->free = first;
+        s->free_count += k;
+        s->used -= k;
         if (!s->in_warm)
             slab_rewarm(h, s);
         if (s->used == 0)

@@ -196,6 +196,14 @@ static void test_flush_returns_blocks_to_slab(void **state)
     }
     assert_int_equal(on_slabs, flushed);
     assert_true(s0->free_count >= slab_free_before);
+    /* runs of a slab go back whole: each slab's count matches its list */
+    for (size_t i = freed - flushed; i < freed; i++) {
+        hak_slab_t *s = slab_of_block(v[i]);
+        uint32_t n = 0;
+        for (hak_block_t *b = s->free; b; b = hak_next(b))
+            n++;
+        assert_int_equal(n, s->free_count);
+    }
     /* the rest of the TLS list is v[freed - flushed - 1], ... */
     void *top = hak_malloc(96);
     assert_ptr_equal(top, v[freed - flushed - 1]);

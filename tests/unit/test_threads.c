@@ -1028,9 +1028,11 @@ static void *gu_take_and_adopt(void *arg)
     return NULL;
 }
 
-static void test_given_up_slab_blocks_go_remote(void **state)
+/* via_flush: the blocks go back through a flush (a free that overflows
+ * the list), which returns runs of one slab whole; else through
+ * _hak_heap_collect_all, a block at a time. */
+static void given_up_slab_blocks_go_remote(bool via_flush)
 {
-    (void)state;
     unsigned cls = hak_size_class(GU_SIZE + HAK_PAD);
     void *v[GU_BLOCKS];
     for (int i = 0; i < GU_BLOCKS; i++) {
@@ -1059,9 +1061,21 @@ static void test_given_up_slab_blocks_go_remote(void **state)
         k += slab_of_block(b) == g->s;
     assert_true(k > 0);
     uint32_t used = g->s->used;
-    /* every cached block back (malloc_trim's first step): those of s as
-     * remote frees, for its owner to collect */
-    _hak_heap_collect_all(me);
+    if (via_flush) {
+        /* what a free does when the list overflows (with no dry spell
+         * since the last flush, so that the bound does not grow). The
+         * list is taken for 1000 blocks over its bound: with fewer blocks
+         * than a flush would move, all of it goes */
+        me->tl_dry[cls] = 0;
+        me->tl[cls].room = -1000;
+        _hak_heap_flush(me, cls);
+        assert_null(me->tl[cls].head);
+        assert_int_equal(hak_heap_count(me, cls), 0);
+    } else {
+        /* every cached block back (malloc_trim's first step) */
+        _hak_heap_collect_all(me);
+    }
+    /* those of s as remote frees, for its owner to collect */
     assert_int_equal(g->s->used, used);
     uint32_t remote = 0;
     for (hak_block_t *b = (hak_block_t *)(atomic_load(&g->s->remote) & ~HAK_RT_MASK); b;
@@ -1081,6 +1095,18 @@ static void test_given_up_slab_blocks_go_remote(void **state)
     pthread_join(t, NULL);
     pthread_barrier_destroy(&g->bar);
     free(g);
+}
+
+static void test_given_up_slab_blocks_go_remote(void **state)
+{
+    (void)state;
+    given_up_slab_blocks_go_remote(false);
+}
+
+static void test_given_up_slab_blocks_flushed_remote(void **state)
+{
+    (void)state;
+    given_up_slab_blocks_go_remote(true);
 }
 
 /* A warm slab of an idle heap whose remote word a freer has just moved
@@ -1176,6 +1202,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_idle_heap_gives_up_slabs),
     cmocka_unit_test(test_trim_releases_other_heaps_empty_slabs),
     cmocka_unit_test(test_given_up_slab_blocks_go_remote),
+    cmocka_unit_test(test_given_up_slab_blocks_flushed_remote),
     cmocka_unit_test(test_idle_leaves_slab_being_notified),
     cmocka_unit_test(test_idle_give_up_races),
 };
