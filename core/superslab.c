@@ -409,6 +409,10 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
         list_push(&partial[kind], ss);
         ss->on_partial = 1;
     }
+    /* a dirty slab last released by this class keeps its carved blocks, all
+     * on its free list (slab_release_locked): they are taken as they are */
+    uint32_t kept = s->dirty && s->cls == cls ? s->free_count : 0;
+    hak_block_t *kept_list = kept ? s->free : NULL;
     unsigned idx = s->index;
     uint32_t bs = hak_class_size[cls];
     s->start = slab_base(ss, idx);
@@ -419,11 +423,12 @@ hak_slab_t *_hak_ss_slab_acquire(unsigned cls, struct hak_heap *heap)
     s->rf_limit = hak_rf_limit[cls];
     s->rf_off = (uint16_t)(offsetof(hak_heap_t, rf) + (cls % HAK_RF_SLOTS) * sizeof(hak_rfchain_t));
     s->end = s->start + (slab_span(ss, idx) / bs) * bs;
-    /* nothing carved yet (the fast records are published below) */
-    __atomic_store_n(&s->ncarved, 0, __ATOMIC_RELAXED);
+    /* nothing carved yet, or the kept blocks (the fast records are
+     * published below) */
+    __atomic_store_n(&s->ncarved, kept, __ATOMIC_RELAXED);
     s->cls = (uint16_t)cls;
-    s->free = NULL;
-    s->free_count = 0;
+    s->free = kept_list;
+    s->free_count = kept;
     s->used = 0;
     s->dirty = 0;
     s->in_warm = 0;
@@ -452,6 +457,8 @@ static size_t purge_locked(uint64_t now, bool force)
                 _hak_os_purge_add(b, n);
                 dirty_remove(s);
                 s->dirty = 0;
+                s->free = NULL; /* the kept blocks' links are gone */
+                s->free_count = 0;
                 bytes += n;
             }
         }
@@ -487,6 +494,7 @@ static void slab_release_locked(hak_slab_t *s)
     hak_superslab_t *ss = _hak_ss_of_slab(s);
     __atomic_store_n(&s->owner, NULL, __ATOMIC_RELAXED);
     _hak_slab_publish_owner(s);
+    uint64_t carved = __atomic_load_n(&s->ncarved, __ATOMIC_RELAXED);
     /* nothing carved: every free() into it is invalid */
     hak_slab_set_bump(s, s->start);
     __atomic_store_n(&s->state, HAK_SLAB_FREE, __ATOMIC_RELAXED);
@@ -494,8 +502,14 @@ static void slab_release_locked(hak_slab_t *s)
     dirty_push(s);
     uint64_t now = _hak_os_now_ms();
     s->freed_at_ms = (uint32_t)now;
-    s->free = NULL;
-    s->free_count = 0;
+    /* Every carved block is on the free list (used == 0): the list stays,
+     * for the next slab request of this class while the pages are still
+     * resident (_hak_ss_slab_acquire), which then carves nothing. A purge
+     * or a reformat drops it. */
+    if (s->free_count != carved) {
+        s->free = NULL;
+        s->free_count = 0;
+    }
     atomic_store_explicit(&s->remote, HAK_RT_NORMAL, memory_order_relaxed);
     ss->nfree++;
     unsigned kind = kind_of_shift(ss->slab_shift);

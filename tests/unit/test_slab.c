@@ -269,6 +269,78 @@ static void test_release_then_reacquire_reuses(void **state)
     }
 }
 
+/* Carves n blocks of s and puts them all on its free list, as the heap
+ * does when every block it handed out has come back. */
+static void carve_all_free(hak_slab_t *s, uint32_t n)
+{
+    hak_slab_set_bump(s, s->start + (size_t)n * s->block_size);
+    s->used = n;
+    for (uint32_t i = 0; i < n; i++) {
+        hak_block_t *b = (hak_block_t *)(s->start + (size_t)i * s->block_size);
+        b->key = hak_block_key(b);
+        hak_slab_put(s, b);
+    }
+    assert_int_equal(s->used, 0);
+}
+
+/* A slab released with every carved block on its free list keeps them
+ * while it is resident: the next request of its class gets it back with
+ * those blocks and carves nothing; while it is FREE no block of it is
+ * valid. Another class, a purge, or a list that does not hold every
+ * carved block start it afresh. */
+static void test_release_keeps_carved_blocks(void **state)
+{
+    (void)state;
+    const unsigned cls = 4, other = 5; /* 80 and 96 bytes: one slab size */
+    const uint32_t n = 40;
+    assert_int_equal(hak_class_slab_shift[cls], hak_class_slab_shift[other]);
+    _hak_ss_purge(true);
+    hak_slab_t *s = _hak_ss_slab_acquire(cls, heap);
+    assert_non_null(s);
+    carve_all_free(s, n);
+    _hak_ss_slab_release(s);
+    assert_int_equal(s->state, HAK_SLAB_FREE);
+    assert_ptr_equal(hak_slab_bump(s), s->start);
+    assert_false(hak_slab_is_block(s, s->start));
+    hak_slab_t *r = _hak_ss_slab_acquire(cls, heap);
+    assert_ptr_equal(r, s);
+    assert_int_equal(s->free_count, n);
+    assert_int_equal(s->used, 0);
+    assert_ptr_equal(hak_slab_bump(s), s->start + (size_t)n * s->block_size);
+    assert_true(hak_slab_is_block(s, s->start));
+    bool seen[40] = {false};
+    uint32_t k = 0;
+    for (hak_block_t *b = s->free; b; b = hak_next(b), k++) {
+        size_t i = (size_t)((char *)b - s->start) / s->block_size;
+        assert_true(i < n);
+        assert_false(seen[i]);
+        seen[i] = true;
+        assert_int_equal(b->key, hak_block_key(b));
+    }
+    assert_int_equal(k, n);
+    /* another class of the slab size: carved afresh */
+    _hak_ss_slab_release(s);
+    r = _hak_ss_slab_acquire(other, heap);
+    assert_ptr_equal(r, s);
+    check_geometry(r, other);
+    /* kept, then purged: afresh */
+    carve_all_free(s, n);
+    _hak_ss_slab_release(s);
+    _hak_ss_purge(true);
+    r = _hak_ss_slab_acquire(other, heap);
+    assert_ptr_equal(r, s);
+    check_geometry(r, other);
+    /* a block missing from the list: nothing kept */
+    carve_all_free(s, n);
+    s->free = hak_next(s->free);
+    s->free_count--;
+    _hak_ss_slab_release(s);
+    r = _hak_ss_slab_acquire(other, heap);
+    assert_ptr_equal(r, s);
+    check_geometry(r, other);
+    _hak_ss_slab_release(s);
+}
+
 /* Freed slabs are reused by the class their pages were carved for: two
  * classes of one slab size release a slab each, in either order, and each
  * class gets its own back whichever asks first; a class with no slab of
@@ -594,6 +666,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_record_table_size),
     cmocka_unit_test(test_release_then_reacquire_reuses),
     cmocka_unit_test(test_reacquire_prefers_same_class),
+    cmocka_unit_test(test_release_keeps_carved_blocks),
     cmocka_unit_test(test_reshaped_superslab_leaves_reuse_list),
     cmocka_unit_test(test_abandon_adopt),
     cmocka_unit_test(test_reclaim_abandoned),
