@@ -78,12 +78,13 @@ void _hak_heap_setup(void)
         if (n > 1024)
             n = 1024;
         hak_tcache_max[c] = (uint32_t)n;
-        /* a list may grow to 16 times that (at most 4096 blocks: a program
-         * that frees 1600 small blocks in a row, then allocates them again,
-         * does so without a flush) */
+        /* a list may grow to 16 times that (at most 8192 blocks: a program
+         * that frees a few thousand small blocks in a row, then allocates
+         * them again, does so without a flush; 4096 left batches of 5000
+         * blocks of 64 B at 0.92x tcmalloc's speed) */
         size_t cap = 16 * bytes / hak_class_size[c];
-        if (cap > 4096)
-            cap = 4096;
+        if (cap > 8192)
+            cap = 8192;
         if (cap < n)
             cap = n;
         hak_tcache_cap[c] = (uint32_t)cap;

@@ -28,7 +28,7 @@ const hak_option_t hak_options[HAK_OPT_COUNT] = {
     [HAK_OPT_ON_ERROR] = {"ON_ERROR", HAK_OT_ENUM, 0, 0, 1, "abort|warn",
                           "on an invalid or double free: report and abort, or report and go on"},
     [HAK_OPT_TCACHE_BYTES] = {"TCACHE_BYTES", HAK_OT_SIZE, 64 * KIB, 1 * KIB, 16 * MIB, NULL,
-                              "bytes a thread's free list of one size class holds at first (at least 16 blocks); a list that keeps running empty and overflowing doubles, up to 16 times this (4096 blocks at most) and by 32 times this in all per thread"},
+                              "bytes a thread's free list of one size class holds at first (at least 16 blocks); a list that keeps running empty and overflowing doubles, up to 16 times this (8192 blocks at most) and by 32 times this in all per thread"},
     [HAK_OPT_WARM_POOL] = {"WARM_POOL", HAK_OT_INT, 2, 0, 64, NULL,
                            "slabs per size class a thread keeps when they empty"},
     [HAK_OPT_PURGE_DELAY_MS] = {"PURGE_DELAY_MS", HAK_OT_INT, 2000, 0, 3600000, NULL,

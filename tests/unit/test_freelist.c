@@ -138,10 +138,10 @@ static void test_flush_at_tcache_max(void **state)
         if (want > 1024)
             want = 1024;
         assert_int_equal(hak_tcache_max[c], want);
-        /* and may grow to 16 times that, at most 4096 blocks */
+        /* and may grow to 16 times that, at most 8192 blocks */
         size_t cap = 16 * (size_t)hak_opt(HAK_OPT_TCACHE_BYTES) / hak_class_size[c];
-        if (cap > 4096)
-            cap = 4096;
+        if (cap > 8192)
+            cap = 8192;
         if (cap < want)
             cap = want;
         assert_int_equal(hak_tcache_cap[c], cap);
