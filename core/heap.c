@@ -169,17 +169,18 @@ static void heap_leave(hak_heap_t *h, bool entered)
         atomic_store_explicit(&h->busy, 0, memory_order_release);
 }
 
-/* b, a block of slab s taken from h's TLS lists, goes back to s: on its
- * local free list if h still owns s (returns true), else as a remote free
- * to its new owner (h went idle and gave s up meanwhile, see "idle
- * heaps"). */
-static bool put_back(hak_heap_t *h, hak_slab_t *s, hak_block_t *b)
+/* The n blocks first .. last of slab s (linked through next), taken from
+ * h's TLS lists, go back to s: onto its local free list if h still owns s
+ * (returns true), else as remote frees, one chain, to its new owner (h
+ * went idle and gave s up meanwhile, see "idle heaps"). */
+static bool put_back(hak_heap_t *h, hak_slab_t *s, hak_block_t *first, hak_block_t *last,
+                     uint32_t n)
 {
     if (HAK_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != h)) {
-        _hak_heap_push_remote(s, b, b);
+        _hak_heap_push_remote(s, first, last);
         return false;
     }
-    hak_slab_put(s, b);
+    hak_slab_put(s, first, last, n);
     return true;
 }
 
@@ -510,16 +511,8 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
         }
         h->tl[cls].head = b;
         h->tl[cls].room += (int32_t)k;
-        if (HAK_UNLIKELY(__atomic_load_n(&s->owner, __ATOMIC_RELAXED) != h)) {
-            /* s went to another heap while this one was idle: the run
-             * goes to it as remote frees, already linked as a chain */
-            _hak_heap_push_remote(s, first, last);
+        if (HAK_UNLIKELY(!put_back(h, s, first, last, k)))
             continue;
-        }
-        hak_set_next(last, s->free);
-        s->free = first;
-        s->free_count += k;
-        s->used -= k;
         if (!s->in_warm)
             slab_rewarm(h, s);
         if (s->used == 0)
@@ -648,7 +641,7 @@ static void return_cached_blocks(hak_heap_t *h, bool rewarm)
         while (b) {
             hak_block_t *next = hak_next(b);
             hak_slab_t *s = hak_block_slab(b);
-            if (put_back(h, s, b) && rewarm && !s->in_warm)
+            if (put_back(h, s, b, b, 1) && rewarm && !s->in_warm)
                 slab_rewarm(h, s);
             b = next;
         }

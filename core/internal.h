@@ -397,13 +397,14 @@ HAK_FAST bool hak_fastrec_is_block(const hak_fastrec_t *f, const void *p)
     return hak_is_carved_block(p, f->start, f->inv, f->rot, HAK_FAST_LOAD(&f->ncarved));
 }
 
-/* Gives block b back to its slab's local free list (caller owns s). */
-HAK_FAST void hak_slab_put(hak_slab_t *s, hak_block_t *b)
+/* Gives the n blocks first .. last (linked through next) back to their
+ * slab's local free list in one splice (caller owns s). */
+HAK_FAST void hak_slab_put(hak_slab_t *s, hak_block_t *first, hak_block_t *last, uint32_t n)
 {
-    hak_set_next(b, s->free);
-    s->free = b;
-    s->free_count++;
-    s->used--;
+    hak_set_next(last, s->free);
+    s->free = first;
+    s->free_count += n;
+    s->used -= n;
 }
 
 /* Prefetch hints on remote lists. A block pushed on a remote list keeps,

@@ -278,7 +278,7 @@ static void carve_all_free(hak_slab_t *s, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         hak_block_t *b = (hak_block_t *)(s->start + (size_t)i * s->block_size);
         b->key = hak_block_key(b);
-        hak_slab_put(s, b);
+        hak_slab_put(s, b, b, 1);
     }
     assert_int_equal(s->used, 0);
 }
