@@ -169,6 +169,25 @@ static void heap_leave(hak_heap_t *h, bool entered)
         atomic_store_explicit(&h->busy, 0, memory_order_release);
 }
 
+/* The run of blocks that starts at first (a block of s) and goes on, link
+ * by link, while the blocks lie in s, max blocks at most: sets *last to
+ * its last block and *n to its length, and returns the block after it. */
+static hak_block_t *slab_run(const hak_slab_t *s, hak_block_t *first, uint32_t max,
+                             hak_block_t **last, uint32_t *n)
+{
+    uintptr_t lo = (uintptr_t)s->start, span = (uintptr_t)(s->end - s->start);
+    hak_block_t *l = first, *b = hak_next(first);
+    uint32_t k = 1;
+    while (k < max && b && (uintptr_t)b - lo < span) {
+        l = b;
+        k++;
+        b = hak_next(b);
+    }
+    *last = l;
+    *n = k;
+    return b;
+}
+
 /* The n blocks first .. last of slab s (linked through next), taken from
  * h's TLS lists, go back to s: onto its local free list if h still owns s
  * (returns true), else as remote frees, one chain, to its new owner (h
@@ -498,18 +517,10 @@ void _hak_heap_flush(hak_heap_t *h, unsigned cls)
      * runs of a slab's worth). The list ends early only if the bounds
      * changed under this heap, when the constructor re-read the options. */
     while (h->tl[cls].room < room_after && h->tl[cls].head) {
-        hak_block_t *first = h->tl[cls].head, *last = first;
+        hak_block_t *first = h->tl[cls].head, *last;
         hak_slab_t *s = hak_block_slab(first);
-        uintptr_t lo = (uintptr_t)s->start, span = (uintptr_t)(s->end - s->start);
-        int32_t want = room_after - h->tl[cls].room;
-        uint32_t k = 1;
-        hak_block_t *b = hak_next(first);
-        while ((int32_t)k < want && b && (uintptr_t)b - lo < span) {
-            last = b;
-            k++;
-            b = hak_next(b);
-        }
-        h->tl[cls].head = b;
+        uint32_t k;
+        h->tl[cls].head = slab_run(s, first, (uint32_t)(room_after - h->tl[cls].room), &last, &k);
         h->tl[cls].room += (int32_t)k;
         if (HAK_UNLIKELY(!put_back(h, s, first, last, k)))
             continue;
@@ -632,16 +643,19 @@ void _hak_heap_free_remote(hak_slab_t *s, hak_block_t *b)
     hak_heap_free_remote(hak_tls_heap, s, b);
 }
 
-/* Every block of every TLS list back to its slab; with rewarm, slabs that
- * get blocks back rejoin the warm pool. */
+/* Every block of every TLS list back to its slab, a run of one slab at a
+ * time (as _hak_heap_flush); with rewarm, slabs that get blocks back
+ * rejoin the warm pool. */
 static void return_cached_blocks(hak_heap_t *h, bool rewarm)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         hak_block_t *b = h->tl[c].head;
         while (b) {
-            hak_block_t *next = hak_next(b);
             hak_slab_t *s = hak_block_slab(b);
-            if (put_back(h, s, b, b, 1) && rewarm && !s->in_warm)
+            hak_block_t *last;
+            uint32_t k;
+            hak_block_t *next = slab_run(s, b, UINT32_MAX, &last, &k);
+            if (put_back(h, s, b, last, k) && rewarm && !s->in_warm)
                 slab_rewarm(h, s);
             b = next;
         }

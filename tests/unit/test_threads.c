@@ -1029,8 +1029,8 @@ static void *gu_take_and_adopt(void *arg)
 }
 
 /* via_flush: the blocks go back through a flush (a free that overflows
- * the list), which returns runs of one slab whole; else through
- * _hak_heap_collect_all, a block at a time. */
+ * the list); else through _hak_heap_collect_all. Both return runs of one
+ * slab whole. */
 static void given_up_slab_blocks_go_remote(bool via_flush)
 {
     unsigned cls = hak_size_class(GU_SIZE + HAK_PAD);
